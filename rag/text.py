@@ -1,0 +1,128 @@
+"""Text utilities shared by chunking, composing and verifying: sentences with offsets, words.
+
+``split_sentences`` returns exact character spans, so every quote we cite can be checked
+with ``text[start:end]``. Paragraph breaks (newlines) always end a sentence, so headlines
+and bylines never merge into the next sentence. It does no cleaning (see ``ingest``).
+
+>>> text = "Mr. Smith went to Washington. He met the U.S. envoy.\\nA headline"
+>>> [text[s:e] for s, e in split_sentences(text)]
+['Mr. Smith went to Washington.', 'He met the U.S. envoy.', 'A headline']
+>>> content_words("Why won't Russia drop Assad?")
+['russia', 'drop', 'assad']
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+# Small English stop list: function words and question words carry no topic.
+STOPWORDS = frozenset(
+    """
+        a about above after again against all also am an and any are aren't as at be because
+        been before being below between both but by can can't cannot could couldn't did
+        didn't do does doesn't doing don't down during each either few for from further had
+        hadn't has hasn't have haven't having he he'd he'll he's her here here's hers
+        herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's
+        its itself just let's like many me more most much must mustn't my myself neither no
+        nor not now of off on once only or other ought our ours ourselves out over own per
+        same shan't she she'd she'll she's should shouldn't so some such than that that's
+        the their theirs them themselves then there there's these they they'd they'll
+        they're they've this those though through to too under until up upon us very was
+        wasn't we we'd we'll we're we've were weren't what what's when when's where where's
+        whether which while who who's whom whose why why's will with within without won't
+        would wouldn't yet you you'd you'll you're you've your yours yourself yourselves
+        said says say tell told according one ones may might also still even ever yet really
+    """.split()
+)
+
+NEGATIONS = frozenset(
+    """
+        not no never none nobody nothing neither nor cannot can't won't don't doesn't didn't
+        isn't aren't wasn't weren't hasn't haven't hadn't shouldn't wouldn't couldn't
+        without refuse refused refuses rejected denied deny denies
+    """.split()
+)
+
+
+def normalize_quotes(text: str) -> str:
+    """Curly quotes and apostrophes to straight ones (same length, offsets unchanged)."""
+    return text.translate(_QUOTES)
+
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> Any:
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans ``(s, e)`` of ``text[start:end]``, in document offsets, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    for para in re.finditer(r"[^\n]+", text[start:end]):
+        p_start = start + para.start()
+        p_text = para.group()
+        if not p_text.strip():
+            continue
+        pos = 0
+        for seg in _segmenter().segment(p_text):
+            piece = seg.strip()
+            if not piece:
+                continue
+            at = p_text.find(piece, pos)
+            if at < 0:  # segmenter altered the text: fall back to the rest of the paragraph
+                rest = p_text[pos:].strip()
+                if rest:
+                    at = p_text.find(rest, pos)
+                    spans.append((p_start + at, p_start + at + len(rest)))
+                break
+            spans.append((p_start + at, p_start + at + len(piece)))
+            pos = at + len(piece)
+    return spans
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens, quotes normalised. ``words("U.S.-Russian ties")``."""
+    return [w.strip("'-").lower() for w in _WORD.findall(normalize_quotes(text)) if w.strip("'-")]
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball (Porter2) stem, with demonyms folded to their country.
+
+    >>> stem("confrontations") == stem("confrontation"), stem("Russian".lower()) == stem("russia")
+    (True, True)
+    """
+    if len(word) >= 6 and word.endswith("ian"):
+        word = word[:-1]  # russian -> russia, syrian -> syria
+    return str(_stemmer().stemWord(word))
+
+
+def content_words(text: str) -> list[str]:
+    """Words that carry meaning: not stop words, not single characters."""
+    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def content_stems(text: str) -> list[str]:
+    return [stem(w) for w in content_words(text)]
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers written with digits, normalised (``1,000`` -> ``1000``)."""
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
