@@ -1,0 +1,234 @@
+"""The eval suite: run every case of an eval set through ``rag`` and measure faithfulness.
+
+All metrics are offline and deterministic (no hosted judge):
+
+- retrieval: recall@k of the evidence quotes in the retrieved passages, and MRR of the first
+  passage holding any evidence quote (answerable cases);
+- key-point coverage: share of a case's key points that the answer states (any phrasing);
+- citation support (ALCE citation recall): share of answer sentences that their cited passages
+  support; citation precision: share of citations that support their sentence on their own;
+  uncited sentence rate — all three judged by ``rag.verify.SupportScorer``, the scorer the live
+  pipeline uses;
+- abstention: recall on unanswerable and false-premise cases, false-abstention rate on
+  answerable ones;
+- the support scorer's balanced accuracy on the held-apart half of the news pairs.
+
+It does not build prompts or judge fluency.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.text import normalize_quotes
+
+HERE = Path(__file__).resolve().parent
+CASES = HERE / "cases.jsonl"
+THRESHOLDS = HERE / "thresholds.json"
+KINDS = ("fact", "why", "multi_doc", "paraphrase", "unanswerable", "false_premise")
+_MARKERS = re.compile(r"((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    question: str
+    answerable: bool
+    evidence: list[str]
+    key_points: list[list[str]]
+    reference_answer: str
+    kind: str
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    answer: str = ""
+    abstained: bool = False
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def norm(text: str) -> str:
+    """Lower case, straight quotes, single spaces: how quotes and phrasings are matched."""
+    return " ".join(normalize_quotes(text).lower().split())
+
+
+def load_cases(path: Path = CASES) -> list[Case]:
+    """Read and validate an eval set; errors name the line and the problem."""
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            case = Case(**{k: raw[k] for k in Case.__dataclass_fields__})
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not a valid case ({exc})") from None
+        if case.kind not in KINDS:
+            raise ValueError(f"{path}:{n}: kind must be one of {KINDS}, got {case.kind!r}")
+        if case.id in seen:
+            raise ValueError(f"{path}:{n}: duplicate id {case.id!r}")
+        if case.answerable and not (case.evidence and case.key_points):
+            raise ValueError(f"{path}:{n}: answerable case needs evidence and key_points")
+        seen.add(case.id)
+        cases.append(case)
+    return cases
+
+
+def answer_sentences(text: str) -> list[tuple[str, list[int]]]:
+    """Split an answer into (sentence, cited numbers); text after the last marker is uncited.
+
+    >>> answer_sentences("A b. [1] C d. [2][3] Trailing claim.")
+    [('A b.', [1]), ('C d.', [2, 3]), ('Trailing claim.', [])]
+    """
+    out: list[tuple[str, list[int]]] = []
+    pos = 0
+    for m in _MARKERS.finditer(text):
+        sentence = text[pos : m.start()].strip()
+        nums = [int(x) for x in re.findall(r"\d+", m.group())]
+        if sentence:
+            out.append((sentence, nums))
+        elif out:
+            out[-1][1].extend(nums)
+        pos = m.end()
+    rest = text[pos:].strip()
+    if rest:
+        from rag.text import split_sentences
+
+        out.extend((rest[s:e], []) for s, e in split_sentences(rest))
+    return out
+
+
+def score_case(case: Case, answer: Any, scorer: Any, k: int) -> CaseResult:
+    """Metrics of one answered case (``answer`` is a ``rag.Answer``)."""
+    res = CaseResult(case, answer.text, answer.abstained,
+                     [c for c in answer.to_dict()["citations"]])
+    m: dict[str, float | None] = {}
+    passages = [norm(p.text) for p in answer.passages[:k]]
+    if case.evidence:
+        ev = [norm(e) for e in case.evidence]
+        found = [any(e in p for p in passages) for e in ev]
+        m["retrieval_recall_at_k"] = sum(found) / len(ev)
+        rank = next((i for i, p in enumerate(passages, 1) if any(e in p for e in ev)), None)
+        m["mrr"] = 1.0 / rank if rank else 0.0
+    if case.answerable:
+        text = norm(answer.text) if not answer.abstained else ""
+        hit = [any(norm(ph) in text for ph in point) for point in case.key_points]
+        m["key_point_coverage"] = sum(hit) / len(hit)
+        m["abstained_wrongly"] = float(answer.abstained)
+        if answer.abstained:
+            res.failures.append("abstained on an answerable question")
+        missed = [point[0] for point, h in zip(case.key_points, hit, strict=True) if not h]
+        if missed and not answer.abstained:
+            res.failures.append(f"missed key points: {missed}")
+    else:
+        m["abstained_correctly"] = float(answer.abstained)
+        if not answer.abstained:
+            res.failures.append(f"answered a {case.kind.replace('_', ' ')} question")
+    if not answer.abstained:
+        by_n = {c.n: c for c in answer.citations}
+        chunk = {p.chunk_id: p.text for p in answer.passages}
+        sents = answer_sentences(answer.text)
+        supported = precise = n_cites = uncited = 0
+        for sentence, nums in sents:
+            cites = [by_n[n] for n in nums if n in by_n]
+            if not cites:
+                uncited += 1
+                continue
+            texts = [chunk.get(c.chunk_id, c.quote) for c in cites]
+            ok = scorer.score(sentence, "\n".join(texts)).supported
+            supported += ok
+            for t in texts:
+                n_cites += 1
+                precise += scorer.score(sentence, t).supported
+            if not ok:
+                res.failures.append(f"unsupported sentence: {sentence[:80]!r}")
+        if sents:
+            m["citation_support"] = supported / len(sents)
+            m["uncited_sentence_rate"] = uncited / len(sents)
+        if n_cites:
+            m["citation_precision"] = precise / n_cites
+    res.metrics = m
+    return res
+
+
+def aggregate(results: list[CaseResult]) -> dict[str, float]:
+    def mean(key: str, rows: Iterable[CaseResult]) -> float | None:
+        vals = [r.metrics[key] for r in rows if r.metrics.get(key) is not None]
+        return round(sum(vals) / len(vals), 4) if vals else None  # type: ignore[arg-type]
+
+    answerable = [r for r in results if r.case.answerable]
+    out: dict[str, Any] = {
+        "n_cases": len(results),
+        "n_answerable": len(answerable),
+        "retrieval_recall_at_k": mean("retrieval_recall_at_k", answerable),
+        "mrr": mean("mrr", answerable),
+        "citation_support": mean("citation_support", results),
+        "citation_precision": mean("citation_precision", results),
+        "uncited_sentence_rate": mean("uncited_sentence_rate", results),
+        "key_point_coverage": mean("key_point_coverage", answerable),
+        "abstention_recall": mean("abstained_correctly", results),
+        "abstention_false_rate": mean("abstained_wrongly", answerable),
+    }
+    return out
+
+
+def check_thresholds(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list[str]:
+    """Messages for every metric on the wrong side of its threshold."""
+    bad = []
+    for key, limit in thresholds.get("min", {}).items():
+        value = metrics.get(key)
+        if value is None or value < limit:
+            bad.append(f"{key} = {value} is below the minimum {limit}")
+    for key, limit in thresholds.get("max", {}).items():
+        value = metrics.get(key)
+        if value is None or value > limit:
+            bad.append(f"{key} = {value} is above the maximum {limit}")
+    return bad
+
+
+def run_cases(
+    qa: Any, cases: list[Case], scorer: Any, k: int, tick: Callable[[], None] | None = None
+) -> list[CaseResult]:
+    import time
+
+    results = []
+    for case in cases:
+        t = time.perf_counter()
+        answer = qa.ask(case.question)
+        res = score_case(case, answer, scorer, k)
+        res.seconds = round(time.perf_counter() - t, 3)
+        results.append(res)
+        if tick:
+            tick()
+    return results
+
+
+def markdown(metrics: dict[str, Any], results: list[CaseResult], problems: list[str]) -> str:
+    lines = ["# Eval report", "", "| metric | value |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in metrics.items() if not isinstance(v, dict)]
+    by_kind: dict[str, list[CaseResult]] = {}
+    for r in results:
+        by_kind.setdefault(r.case.kind, []).append(r)
+    lines += ["", "| kind | cases | failing |", "| --- | --- | --- |"]
+    for kind, rows in by_kind.items():
+        lines.append(f"| {kind} | {len(rows)} | {sum(bool(r.failures) for r in rows)} |")
+    lines += ["", "## Thresholds", ""]
+    lines += [f"- FAIL: {p}" for p in problems] or ["- all metrics within thresholds"]
+    failing = [r for r in results if r.failures]
+    lines += ["", f"## Failing cases ({len(failing)})", ""]
+    for r in failing:
+        lines.append(f"- **{r.case.id}** ({r.case.kind}) {r.case.question}")
+        for f in r.failures:
+            lines.append(f"  - {f}")
+        lines.append(f"  - answer: {r.answer[:300]}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,71 @@
+"""The ``rag`` command as a user runs it: real subprocesses, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):  # noqa: ANN201
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=300,
+    )
+
+
+def test_help_is_instant_and_imports_nothing_heavy() -> None:
+    t = time.perf_counter()
+    out = run("--help")
+    assert out.returncode == 0 and "ask" in out.stdout and "index" in out.stdout
+    assert time.perf_counter() - t < 5
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, rag, rag.cli; rag.cli._parser(); heavy = "
+         "('torch', 'sentence_transformers', 'gradio', 'faiss'); "
+         "print([m for m in heavy if m in sys.modules])"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert probe.stdout.strip() == "[]"
+
+
+def test_index_ask_and_docs(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "junk.txt").write_bytes(b"\x00\x00\x00")
+    env = {"RAG_EMBEDDING_MODEL": "hash"}
+    index = str(tmp_path / "index")
+    out = run("index", str(corpus), "--index", index, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "2 added" in out.stdout
+    assert "skipped junk.txt" in out.stderr and "binary" in out.stderr
+    out = run("ask", "How many Tomahawk missiles were launched?", "--index", index, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "59 Tomahawk" in out.stdout and "[1]" in out.stdout and "Sources:" in out.stdout
+    out = run("docs", "--index", index, env=env)
+    assert "russia-assad-ap.md" in out.stdout and "Ania Viver" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("index", "no-such-dir"), "does not exist"),
+        (("ask", "", "--index", "{index}"), "question is empty"),
+        (("ask", "hello?", "--index", "{tmp}/none"), "no index at"),
+        (("ask", "hello?", "--index", "{index}", "--model", "all-MiniLM-L6-v2"), "rebuild"),
+        (("index", "{tmp}/empty", "--index", "{tmp}/i2"), "holds no"),
+        (("ask", "hi", "-k", "0", "--index", "{index}"), "top_k must be > 0, got 0"),
+    ],
+)
+def test_bad_input_gives_one_line_error(
+    hash_index: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(index=hash_index, tmp=tmp_path) for a in args]
+    out = run(*argv, env={"RAG_EMBEDDING_MODEL": "hash"}, cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

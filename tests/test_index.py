@@ -1,0 +1,250 @@
+"""Incremental, atomic builds: real SQLite and FAISS, the hash embedder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+import rag
+from rag.embed import HashEmbedder
+from rag.errors import CorpusError, IndexMismatchError, IndexMissingError, RagError
+from rag.store import Store, current_generation, stale_builds
+
+ARTICLE = (
+    "Berlin hosted a summit on Arctic shipping routes. Delegates from nine countries attended "
+    "the meeting. The talks focused on icebreaker capacity and insurance costs."
+)
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hash embedder, counting how many texts it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def embed_batch(self, texts):  # type: ignore[no-untyped-def]
+        self.calls += len(texts)
+        return super().embed_batch(texts)
+
+
+def build(corpus: Path, index: Path, **kw):  # type: ignore[no-untyped-def]
+    return rag.build_index(corpus, index, embedding_model="hash", **kw)
+
+
+def chunk_texts(index: Path) -> list[str]:
+    store = Store.open(index)
+    rows = store.conn.execute(
+        'SELECT substr(d.text, c.start + 1, c."end" - c.start) FROM chunks c JOIN documents d '
+        "USING(doc_id)"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_first_build_then_no_change_writes_nothing(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    stats = build(corpus, index)
+    assert (stats.added, stats.replaced, stats.removed, stats.unchanged) == (2, 0, 0, 0)
+    assert stats.chunks == stats.embedded > 5
+    gen = current_generation(index)
+    emb = CountingEmbedder()
+    again = rag.build_index(corpus, index, embedder=emb)
+    assert (again.added, again.unchanged, again.embedded, emb.calls) == (0, 2, 0, 0)
+    assert current_generation(index) == gen  # nothing written
+
+
+def test_edit_add_delete(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    build(corpus, index)
+    before = chunk_texts(index)
+    ap = corpus / "russia-assad-ap.md"
+    ap.write_text(ap.read_text().replace("59 Tomahawk", "sixty Tomahawk"))
+    (corpus / "arctic.txt").write_text(ARTICLE)
+    (corpus / "russia-syria-stance-fpb.md").unlink()
+    emb = CountingEmbedder()
+    stats = rag.build_index(corpus, index, embedder=emb)
+    assert (stats.added, stats.replaced, stats.removed, stats.unchanged) == (1, 1, 1, 0)
+    # only the chunks whose text changed were embedded (one or two around the edit + the new doc)
+    assert 1 <= emb.calls <= 3 and stats.reused > 0
+    texts = chunk_texts(index)
+    assert not any("59 Tomahawk" in t for t in texts), "stale chunk of the edited file"
+    assert sum("sixty Tomahawk" in t for t in texts) >= 1
+    assert not any("Ania Viver" in t for t in texts), "chunks of the deleted file remain"
+    assert len(texts) == len(set(texts)) or len(texts) < len(before) + 5
+    store = Store.open(index)
+    assert [d.doc_id for d in store.documents()] == ["arctic.txt", "russia-assad-ap.md"]
+    assert store.faiss_index.ntotal == store.chunk_count()
+    hits = store.search_bm25(["Arctic", "icebreaker"], 5)
+    assert store.passages([hits[0][0]])[hits[0][0]].doc_id == "arctic.txt"
+
+
+def test_same_text_under_two_names_is_indexed_once(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "copy.md").write_bytes((corpus / "russia-assad-ap.md").read_bytes())
+    stats = build(corpus, tmp_path / "index")
+    assert stats.added == 2
+    assert any("same text as" in reason for _, reason in stats.skipped)
+
+
+def test_bad_file_is_skipped_and_rest_indexed(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "broken.txt").write_bytes(b"\x00\xff\x00 binary junk")
+    stats = build(corpus, tmp_path / "index")
+    assert stats.added == 2
+    assert [d for d, _ in stats.skipped] == ["broken.txt"]
+    assert "binary" in stats.skipped[0][1]
+
+
+def test_a_file_that_turns_bad_keeps_its_previous_version(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    build(corpus, index)
+    (corpus / "russia-assad-ap.md").write_bytes(b"\x00\x00garbage")
+    stats = build(corpus, index)
+    assert stats.removed == 0 and stats.skipped
+    assert "russia-assad-ap.md" in [d.doc_id for d in Store.open(index).documents()]
+
+
+def test_empty_and_missing_corpus(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="holds no"):
+        build(tmp_path / "empty", tmp_path / "index")
+    with pytest.raises(CorpusError, match="does not exist"):
+        build(tmp_path / "nope", tmp_path / "index")
+    assert current_generation(tmp_path / "index") is None
+
+
+def test_loading_with_another_model_is_refused(hash_index: Path) -> None:
+    with pytest.raises(IndexMismatchError, match="rebuild") as err:
+        rag.load(hash_index, embedding_model="all-MiniLM-L6-v2")
+    assert "'hash'" in str(err.value)
+    with pytest.raises(IndexMissingError, match="rag index"):
+        rag.load(hash_index.parent / "nothing-here")
+
+
+def test_another_dimension_is_refused(hash_index: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(hash_index, copy)
+    gen = current_generation(copy)
+    assert gen is not None
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["dimension"] = 128
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="128-dimensional"):
+        rag.load(copy, embedding_model="hash").ask("Tomahawk")
+
+
+def test_changed_model_rebuilds_everything(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    build(corpus, index)
+    stats = rag.build_index(corpus, index, embedding_model="hash-64")
+    assert stats.added == 2 and stats.embedded == stats.chunks
+    assert rag.load(index, embedding_model="hash-64").ask("Tomahawk missiles").citations
+
+
+def test_failure_while_committing_leaves_previous_index(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.store as store_mod
+
+    index = tmp_path / "index"
+    build(corpus, index)
+    answer = rag.load(index, embedding_model="hash").ask("How many Tomahawk missiles?").text
+    (corpus / "arctic.txt").write_text(ARTICLE)
+    real = store_mod._write_durable
+
+    def fail_on_pointer(path: Path, text: str) -> None:
+        if path.name.startswith("CURRENT"):
+            raise OSError("disk full (injected)")
+        real(path, text)
+
+    monkeypatch.setattr(store_mod, "_write_durable", fail_on_pointer)
+    with pytest.raises(OSError, match="injected"):
+        build(corpus, index)
+    monkeypatch.undo()
+    qa = rag.load(index, embedding_model="hash")
+    assert [d.doc_id for d in qa.documents()] == [
+        "russia-assad-ap.md", "russia-syria-stance-fpb.md"
+    ]
+    assert qa.ask("How many Tomahawk missiles?").text == answer
+    assert build(corpus, index).added == 1  # the next build recovers
+
+
+SLOW_BUILD = textwrap.dedent(
+    """
+    import sys, time
+    import rag
+    from rag.embed import HashEmbedder
+
+    class Slow(HashEmbedder):
+        def embed_batch(self, texts):
+            print("EMBEDDING", flush=True)
+            time.sleep(0.5)
+            return super().embed_batch(texts)
+
+    rag.build_index(sys.argv[1], sys.argv[2], embedder=Slow(), batch_size=1)
+    """
+)
+
+
+def test_killed_build_leaves_previous_index_intact(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    build(corpus, index)
+    qa = rag.load(index, embedding_model="hash")
+    before = qa.ask("Why won't Russia drop Assad?")
+    gen = current_generation(index)
+    for i in range(30):
+        (corpus / f"new-{i}.txt").write_text(ARTICLE.replace("nine", f"{i + 10}") + f" Note {i}.")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD, str(corpus), str(index)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None
+    seen = 0
+    for line in proc.stdout:
+        seen += line.startswith("EMBEDDING")
+        if seen >= 3:
+            break
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert stale_builds(index), "the killed build's temporary folder should be left over"
+    assert current_generation(index) == gen
+    after = rag.load(index, embedding_model="hash").ask("Why won't Russia drop Assad?")
+    assert after.text == before.text and after.citations == before.citations
+    # the next build finishes the job and reuses what the killed one embedded
+    emb = CountingEmbedder()
+    stats = rag.build_index(corpus, index, embedder=emb)
+    assert stats.added == 30
+    assert emb.calls < 30
+    assert not stale_builds(index)
+
+
+def test_concurrent_builds_are_refused(corpus: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    index = tmp_path / "index"
+    index.mkdir()
+    with open(index / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        with pytest.raises(RagError, match="another build"):
+            build(corpus, index)
+
+
+def test_damaged_pointer_is_reported(hash_index: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(hash_index, copy)
+    (copy / "CURRENT").write_text("gen-999999\n")
+    with pytest.raises(IndexMismatchError, match="damaged"):
+        rag.load(copy, embedding_model="hash")
