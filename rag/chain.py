@@ -36,6 +36,7 @@ from . import prompts
 from .compose import Composition, ExtractiveComposer
 from .embed import Embedder, get_embedder
 from .errors import IndexMismatchError, RagError
+from .generate import ExtractiveGenerator, Generator, generator_from_settings
 from .retrieve import HybridRetriever, LangChainRetriever
 from .settings import Settings
 from .store import DocInfo, Store, check_compatible
@@ -53,15 +54,22 @@ def load(
     settings = (settings or Settings()).with_(index_dir=Path(index_dir), **overrides)
     store = Store.open(settings.index_dir)
     check_compatible(store.manifest, settings.index_dir, settings.embedding_model)
-    return QA(store, settings)
+    return QA(store, settings, generator=generator_from_settings(settings))
 
 
 class QA:
     """Question answering over one index. Thread-safe for concurrent ``ask`` calls."""
 
-    def __init__(self, store: Store, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.generator = generator or ExtractiveGenerator()
         self._embedder = embedder
         self._checked_dim = False
         self._scorer: Any = None
@@ -137,6 +145,13 @@ class QA:
         t0 = time.perf_counter()
         hybrid = self.hybrid
         k = top_k or self.settings.top_k
+        if not self.generator.extractive:  # a language model: its sentences, verified
+            passages = hybrid.run(question, top_k=k)
+            yield from self.generator.answer(
+                question, passages, self.scorer, {"retrieve": time.perf_counter() - t0},
+                max_sentences=self.settings.max_answer_sentences,
+            )
+            return
         # The composer reads a few more passages than are shown; cited ones are always shown.
         pool = hybrid.run(question, top_k=k + COMPOSE_EXTRA)
         context = self._context(pool)
@@ -174,7 +189,7 @@ class QA:
     ) -> Iterator[Answer]:
         citations: list[Citation] = []
         dropped: list[Dropped] = []
-        parts: list[str] = []
+        parts: list[str] = [prompts.FALSE_PREMISE] if comp.premise_conflict else []
         t0 = time.perf_counter()
         for sel in comp.sentences:
             p = passages[sel.passage]
@@ -188,7 +203,7 @@ class QA:
                                       p.chunk_id, p.outlet))
             parts.append(f"{sel.text} [{n}]")
             yield Answer(question, " ".join(parts), list(citations), list(passages),
-                         dropped=list(dropped))
+                         abstained=comp.abstained, dropped=list(dropped))
         timings = {**timings, "verify": time.perf_counter() - t0}
         if not citations:
             yield Answer(question, prompts.ABSTAIN + (prompts.ABSTAIN_CLOSEST if passages else ""),
@@ -196,8 +211,8 @@ class QA:
             if comp.reason:
                 log.info("abstained on %r: %s", question, comp.reason)
             return
-        yield Answer(question, " ".join(parts), citations, list(passages), dropped=dropped,
-                     timings=timings)
+        yield Answer(question, " ".join(parts), citations, list(passages),
+                     abstained=comp.abstained, dropped=dropped, timings=timings)
 
 
 def _check_question(question: str) -> str:

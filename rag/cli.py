@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RagError
-from .settings import Settings
+from .settings import GENERATORS, Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     common(ask)
     ask.add_argument("-k", "--top-k", type=int, dest="top_k", help="passages to use (default 5)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument("--generator", choices=GENERATORS,
+                     help="answer writer (default extractive; $RAG_GENERATOR)")
+    ask.add_argument("--llm", dest="model",
+                     help="chat model name, or GGUF path for llamacpp ($RAG_MODEL)")
+    ask.add_argument("--base-url", dest="base_url",
+                     help="model server URL ($OPENAI_BASE_URL / $OLLAMA_HOST)")
     ask.add_argument("--passages", action="store_true", help="also print the retrieved passages")
 
     docs = sub.add_parser("docs", help="list the indexed documents")
@@ -70,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             top_k=getattr(args, "top_k", None),
             corpus_dir=getattr(args, "corpus", None),
             embed_batch_size=getattr(args, "embed_batch_size", None),
+            generator=getattr(args, "generator", None),
+            model=getattr(args, "model", None),
+            base_url=getattr(args, "base_url", None),
         )
         if args.command == "index":
             return _index(settings, args.rebuild)

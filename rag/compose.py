@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .embed import Embedder
-from .text import content_stems, stem, words
+from .text import STOPWORDS, content_stems, stem, words
 from .types import Passage
 
 _REASON = re.compile(
@@ -73,6 +73,7 @@ class Composition:
     sentences: list[Selected] = field(default_factory=list)
     abstained: bool = False
     reason: str = ""
+    premise_conflict: bool = False  # abstained, and ``sentences`` contradict the premise
 
 
 @dataclass
@@ -85,6 +86,7 @@ class _Cand:
     order: int  # position of the sentence within its document, for context links
     sim: float = 0.0
     lex: float = 0.0
+    match: float = 0.0  # plain similarity to the question, before question-type adjustments
     score: float = 0.0
 
 
@@ -95,11 +97,15 @@ def question_type(question: str) -> str:
     ('number', 'why')
     """
     q = question.lower().strip()
-    if re.match(r"^(how (many|much)|what (number|percentage|share))\b", q) or re.search(
-        r"\bhow (many|much)\b", q
+    if re.search(r"\bhow (much|expensive)\b.*\b(cost|price|pay|paid|spend|spent|worth)", q):
+        return "money"
+    if re.search(r"\bhow (many|much|long|old|far|big|large)\b", q) or re.match(
+        r"^what (number|percentage|share)\b", q
     ):
         return "number"
-    if re.match(r"^(when|what (year|date|day|month|time))\b", q) or "since when" in q:
+    if re.match(r"^(on )?(what|which) (year|date|day|month)\b", q):
+        return "exact_date"
+    if re.match(r"^(when|what time)\b", q) or "since when" in q:
         return "date"
     if re.match(r"^(who|whom|whose)\b", q):
         return "person"
@@ -114,30 +120,68 @@ def question_type(question: str) -> str:
     return "other"
 
 
-def key_names(question: str) -> list[str]:
-    """Capitalised words inside the question (names it hinges on), lower-cased.
+_SOURCE_CLAUSE = re.compile(
+    r",?\s*(according to|in|by) (the |both |each )?(two )?[\w’' .-]*?"
+    r"\b(articles?|analysis|piece|blog|post|report|story|authors?)\b", re.I
+)
+_DEMONYM = re.compile(r"(an|ans|ese|ish|i)$")
 
-    >>> key_names("What did Macron say about Assad?")
+
+def key_names(question: str) -> list[str]:
+    """Capitalised words inside the question (names it hinges on), lower-cased; nationality
+    adjectives and a clause naming the source ("according to the AP analysis") left out.
+
+    >>> key_names("What did Macron say about Assad, according to the AP analysis?")
     ['macron', 'assad']
     """
-    toks = re.findall(r"[A-Za-z][\w’'\-]*", question)
+    toks = re.findall(r"[A-Za-z][\w’'\-]*", _SOURCE_CLAUSE.sub("", question))
     out = []
     for i, t in enumerate(toks):
-        if t[0].isupper() and (i > 0 or t.lower() not in _QWORDS) and t.lower() not in _QWORDS:
-            out.append(words(t)[0] if words(t) else t.lower())
+        if not t[0].isupper() or t.lower() in _QWORDS or (i == 0 and t.lower() in STOPWORDS):
+            continue
+        if len(t) > 4 and t[1:].islower() and _DEMONYM.search(t.lower()):
+            continue  # American, Russian, Chinese, Turkish, Israeli
+        w = words(t)
+        out.append(w[0] if w else t.lower())
     return out
 
 
+def _initials(text: str) -> str:
+    return "".join(w[0] for w in re.findall(r"[A-Z][a-z]+", text)).lower()
+
+
 def _has_number(text: str) -> bool:
-    return bool(re.search(r"\d", text)) or any(w in _NUMBER_WORDS for w in words(text))
+    return bool(re.search(r"\d", text)) or any(
+        part in _NUMBER_WORDS for w in words(text) for part in w.split("-")
+    )
+
+
+def _has_exact_date(text: str) -> bool:
+    low = text.lower()
+    return bool(re.search(r"\b(1[89]|20)\d\d\b", text)) or any(m in words(low) for m in _MONTHS)
+
+
+def _has_money(text: str) -> bool:
+    return bool(re.search(r"[$€£]|\b(dollars?|euros?|pounds?|roubles?|rubles?|cents?)\b", text,
+                          re.I))
+
+
+def _has_person(text: str) -> bool:
+    return bool(re.search(r"\b[A-Z][a-z]+ (?:[A-Z]\. )?[A-Z][a-z]+", text))
 
 
 def _has_date(text: str) -> bool:
     low = text.lower()
-    if re.search(r"\b(1[89]|20)\d\d\b", text) or any(m in low.split() for m in _MONTHS):
+    if _has_exact_date(text):
         return True
     return bool(re.search(r"\b(last|next|this) (week|month|year)|yesterday|today|earlier in\b",
                           low))
+
+
+_TYPE_CHECKS = {
+    "number": _has_number, "exact_date": _has_exact_date, "date": _has_date,
+    "money": _has_money, "person": _has_person,
+}
 
 
 class ExtractiveComposer:
@@ -147,7 +191,7 @@ class ExtractiveComposer:
         self,
         embedder: Embedder | None,
         max_sentences: int = 4,
-        min_relevance: float = 0.34,
+        min_relevance: float = 0.30,
         relative_cut: float = 0.72,
         max_candidates: int = 40,
     ) -> None:
@@ -183,7 +227,9 @@ class ExtractiveComposer:
         passage_words = set()
         for p in passages:
             passage_words.update(words(p.text))
-            passage_words.update(words(p.title))
+            for meta in (p.title, p.outlet or ""):
+                passage_words.update(words(meta))
+                passage_words.add(_initials(meta))
         missing = [n for n in names if n not in passage_words and stem(n) not in
                    {stem(w) for w in passage_words}]
         self._score(question, cands, query_vector, qtype)
@@ -193,12 +239,18 @@ class ExtractiveComposer:
         if best < self.min_relevance:
             return Composition(abstained=True, reason=f"best sentence relevance {best:.2f}")
         ranked = sorted(cands, key=lambda c: -c.score)
-        if qtype in ("number", "date"):
-            check = _has_number if qtype == "number" else _has_date
+        check = _TYPE_CHECKS.get(qtype)
+        if check is not None:
             fitting = [c for c in ranked if check(c.text) and c.score >= self.min_relevance]
             if not fitting or fitting[0].score < best * self.relative_cut:
-                return Composition(abstained=True, reason=f"no relevant sentence gives a {qtype}")
+                return Composition(abstained=True, reason=f"no relevant sentence gives {qtype}")
             ranked = fitting + [c for c in ranked if c not in fitting]
+        conflict = self._premise_conflict(question, cands)
+        if conflict is not None:
+            return Composition(
+                sentences=self._order([conflict]), abstained=True, premise_conflict=True,
+                reason="the passages contradict the question's premise",
+            )
         chosen = self._select(ranked, best)
         chosen = self._add_context(chosen, cands, best)
         return Composition(sentences=self._order(chosen))
@@ -267,6 +319,7 @@ class ExtractiveComposer:
             c.lex = sum(idf[w] for w in q_stems & st) / total
             n_words = len(words(c.text))
             usable = n_words >= 6 and c.text.rstrip()[-1:] in ".!?\"”’)'"
+            c.match = 0.6 * c.sim + 0.4 * c.lex if self.embedder is not None else c.lex
             base = w_sim * c.sim + w_lex * c.lex if self.embedder is not None else c.lex
             base += 0.03 / (1 + c.passage)
             if why:
@@ -281,6 +334,32 @@ class ExtractiveComposer:
                 for cur in by_doc[i + 1 : i + 3]:
                     if cur.doc_id == prev.doc_id and len(words(cur.text)) >= 6:
                         cur.score = max(cur.score, prev.score + 0.05)
+
+    def _premise_conflict(self, question: str, cands: list[_Cand]) -> _Cand | None:
+        """A top sentence that negates what a wh-question takes for granted.
+
+        "Why did Putin agree to abandon Assad?" presupposes he agreed; "he will not abandon
+        Assad" negates a content word of the question. Yes/no questions and questions that
+        are negated themselves ask about polarity, so they are never flagged.
+        """
+        from .verify import negated
+
+        q = question.strip().lower()
+        if not re.match(r"^(why|how come)\b", q):
+            return None
+        if negated(question)[0]:
+            return None
+        q_stems = set(content_stems(question))
+        ranked = sorted(cands, key=lambda c: -c.match)
+        top = ranked[0].match
+        for c in ranked[:3]:
+            if c.match < max(self.min_relevance, top * 0.85):
+                break
+            shared = q_stems & set(content_stems(c.text))
+            flipped = negated(c.text)[1].keys() & q_stems
+            if flipped and len(shared) >= 0.5 * len(q_stems):
+                return c
+        return None
 
     def _select(self, ranked: list[_Cand], best: float) -> list[_Cand]:
         chosen: list[_Cand] = []

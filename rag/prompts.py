@@ -32,3 +32,7 @@ CONDENSE_USER = """Conversation:
 
 Last question: {question}
 Standalone question:"""
+
+# One numbered passage in ANSWER_USER's {passages} (rag.generate.format_passages).
+PASSAGE_TEMPLATE = """[{n}] {title}
+{text}"""

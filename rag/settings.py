@@ -35,6 +35,8 @@ class Settings:
     top_k: int = 5  # passages handed to the composer
     generator: str = "extractive"
     model: str | None = None  # chat model name / GGUF path for LM generators
+    base_url: str | None = None  # model server: OpenAI-compatible /v1 URL or Ollama host
+    api_key: str | None = None
     max_answer_sentences: int = 4
 
     def __post_init__(self) -> None:
@@ -51,6 +53,12 @@ class Settings:
                 f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}"
             )
 
+    def __repr__(self) -> str:  # never print the API key
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["api_key"]:
+            shown["api_key"] = "***"
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
@@ -58,7 +66,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``RAG_CORPUS``, ``RAG_INDEX``, ``RAG_EMBEDDING_MODEL``, ``RAG_TOP_K``,
-        ``RAG_GENERATOR``, ``RAG_MODEL``, ``RAG_CHUNK_SIZE``, ``RAG_EMBED_BATCH_SIZE``."""
+        ``RAG_GENERATOR``, ``RAG_MODEL``, ``RAG_CHUNK_SIZE``, ``RAG_EMBED_BATCH_SIZE``, and the
+        model server: ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` for ``openai``, ``OLLAMA_HOST``
+        for ``ollama`` (``RAG_BASE_URL`` / ``RAG_API_KEY`` override both)."""
         env = os.environ if env is None else env
         kinds = {f.name: f.type for f in fields(cls)}
         names = {
@@ -86,4 +96,13 @@ class Settings:
                 values[name] = Path(raw)
             else:
                 values[name] = raw
+        generator = str(values.get("generator", "extractive"))
+        server = {"openai": ("OPENAI_BASE_URL", "OPENAI_API_KEY"), "ollama": ("OLLAMA_HOST", "")}
+        url_var, key_var = server.get(generator, ("", ""))
+        base_url = env.get("RAG_BASE_URL") or (env.get(url_var) if url_var else None)
+        api_key = env.get("RAG_API_KEY") or (env.get(key_var) if key_var else None)
+        if base_url:
+            values["base_url"] = base_url
+        if api_key:
+            values["api_key"] = api_key
         return cls(**values)  # type: ignore[arg-type]

@@ -69,3 +69,31 @@ def test_bad_input_gives_one_line_error(
     assert message in out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_ask_with_an_openai_compatible_server(hash_index: Path) -> None:
+    """RAG_GENERATOR=openai end to end: the invented sentence never reaches the terminal."""
+    from fake_openai_server import FakeOpenAIServer
+
+    draft = (
+        "The United States fired 59 Tomahawk cruise missiles from US warships in the "
+        "Mediterranean [1]. The strike killed forty Russian advisers at the base [2]."
+    )
+    with FakeOpenAIServer(draft) as server:
+        out = run(
+            "ask", "How many Tomahawk missiles were launched?", "--index", str(hash_index),
+            env={"RAG_EMBEDDING_MODEL": "hash", "RAG_GENERATOR": "openai",
+                 "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "test", "RAG_MODEL": "m"},
+        )
+        assert server.requests and server.requests[0]["model"] == "m"
+    assert out.returncode == 0, out.stderr
+    assert "59 Tomahawk" in out.stdout and "[1]" in out.stdout
+    assert "forty Russian advisers" not in out.stdout
+
+
+def test_unreachable_model_server_is_one_line(hash_index: Path) -> None:
+    out = run("ask", "Tomahawk?", "--index", str(hash_index), "--generator", "openai",
+              "--base-url", "http://127.0.0.1:9/v1",
+              env={"RAG_EMBEDDING_MODEL": "hash", "OPENAI_API_KEY": "x"})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "is the server running" in out.stderr

@@ -1,0 +1,378 @@
+"""Draft: turn a language model's answer draft into verified, cited sentences.
+
+A draft is free text such as ``"Putin will not abandon Assad [1]. Moscow froze the hotline.
+[3]"``. This module
+
+1. parses it into sentences (``rag.text.split_sentences``) and the passage numbers each one
+   cites; markers may be written ``[1]``, ``[1][2]``, ``[1, 2]``, ``[1-3]``, ``[Passage 1]``,
+   before the full stop (``"... Assad [1]."``) or after it (``"... Assad. [1]"``);
+2. checks each sentence with ``rag.verify.SupportScorer``: first against the passages it
+   cites, and when none of them supports it, against all passages (``scorer.best``), so a
+   wrong citation number is re-pointed to the passage that really states the sentence;
+   sentences no passage supports are dropped and recorded as ``rag.types.Dropped``;
+3. builds ``rag.types.Answer`` snapshots: each kept sentence (the model's words) followed by
+   one ``[n]``, numbered in order of appearance; citation ``n`` quotes the supporting span of
+   the passage exactly, with document offsets (``passage.start + span``);
+4. abstains when the draft starts with ``rag.prompts.LM_ABSTAIN_PHRASE`` or nothing survives.
+
+``stream_answer`` does all of it on a stream of text chunks, yielding a new snapshot as soon
+as a sentence is complete and verified: the user never sees an unverified sentence.
+
+It leaves out: calling the model (``rag.generate``), retrieval (``rag.chain``), and any
+rewriting of the model's sentences - a sentence is kept as written or dropped whole. One
+citation (the best supporting passage) is kept per sentence, even when the model cited two.
+
+>>> from rag.types import Passage
+>>> p = Passage("c1", "a.md", "A", "Moscow keeps a naval base in Tartus. It is in Syria.", 1.0,
+...             start=100, end=152, sentences=((100, 136), (137, 152)))
+>>> parse_draft("Moscow has a base in Tartus. [2] The base is in Syria [1].")
+[DraftSentence(text='Moscow has a base in Tartus.', cited=(2,)), \
+DraftSentence(text='The base is in Syria.', cited=(1,))]
+>>> ans = verify_draft("Where?", "Moscow keeps a naval base in Tartus [2].", [p])
+>>> ans.text, ans.citations[0].quote, ans.citations[0].start
+('Moscow keeps a naval base in Tartus. [1]', 'Moscow keeps a naval base in Tartus.', 100)
+>>> verify_draft("Where?", "NOT IN SOURCES", [p]).abstained
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import prompts
+from .text import split_sentences
+from .types import Answer, Citation, Dropped, Passage
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DraftSentence",
+    "Verified",
+    "parse_draft",
+    "stream_answer",
+    "verify_draft",
+    "verify_sentence",
+]
+
+# One citation group: [1], [1, 2], [1-3], [1 and 2], [Passage 1], [source 2].
+_MARKER = re.compile(
+    r"\[\s*(?:(?:passages?|sources?|doc(?:ument)?s?)\s*)?"
+    r"(\d{1,3}(?:\s*(?:,|;|-|–|and|&)\s*(?:(?:passages?|sources?)\s*)?\d{1,3})*)\s*\]",
+    re.IGNORECASE,
+)
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
+_PREFIX = re.compile(r"^\s*(?:\*\*)?answer(?:\*\*)?\s*:\s*", re.IGNORECASE)
+_LETTER = re.compile(r"[A-Za-z0-9]")
+_OPEN_MARKER = re.compile(r"\[[^\]]*$")  # a marker still being streamed
+
+
+@dataclass(frozen=True)
+class DraftSentence:
+    """One sentence of a draft, markers removed, and the passage numbers it cites (1-based)."""
+
+    text: str
+    cited: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The verdict on one draft sentence.
+
+    ``passage`` is the 0-based index of the supporting passage (``None`` when dropped);
+    ``repointed`` is True when it is not one the model cited.
+    """
+
+    sentence: DraftSentence
+    passage: int | None
+    support: Any  # rag.verify.Support of the chosen (or best) passage
+    repointed: bool = False
+    reason: str = ""
+
+    @property
+    def kept(self) -> bool:
+        return self.passage is not None
+
+
+def _numbers(group: str) -> list[int]:
+    out: list[int] = []
+    for part in re.split(r"\s*(?:,|;|and|&)\s*", group):
+        part = re.sub(r"(?i)passages?|sources?", "", part).strip()
+        m = re.fullmatch(r"(\d+)\s*[-–]\s*(\d+)", part)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if 0 < b - a <= 10:
+                out.extend(range(a, b + 1))
+                continue
+            out.extend((a, b))
+        elif part.isdigit():
+            out.append(int(part))
+    return out
+
+
+def clean_draft(text: str) -> str:
+    """Strip reasoning blocks (``<think>...</think>``), an ``Answer:`` prefix, markdown bold.
+
+    >>> clean_draft("<think>hmm</think>Answer: **Yes.** [1]")
+    'Yes. [1]'
+    """
+    text = _THINK.sub("", text)
+    text = _PREFIX.sub("", text)
+    return text.replace("**", "").strip()
+
+
+def is_abstention(text: str) -> bool:
+    """The draft starts with the abstain phrase (``NOT IN SOURCES``), whatever the case.
+
+    >>> is_abstention("Not in sources."), is_abstention("Assad stays [1].")
+    (True, False)
+    """
+    head = re.sub(r"[^A-Za-z ]", " ", clean_draft(text)[: len(prompts.LM_ABSTAIN_PHRASE) + 8])
+    return " ".join(head.split()).upper().startswith(prompts.LM_ABSTAIN_PHRASE.upper())
+
+
+def parse_draft(text: str) -> list[DraftSentence]:
+    """Sentences of ``text`` with the passage numbers each cites, in order.
+
+    A marker belongs to the sentence it follows: ``"A. [1] B [2]."`` gives A->1, B->2.
+    Markers before the first sentence go to the first sentence.
+    """
+    return [sentence for sentence, _ in _parse(clean_draft(text))]
+
+
+def _parse(text: str) -> list[tuple[DraftSentence, int]]:
+    """``parse_draft`` on cleaned text; each sentence with its start offset in ``text``."""
+    plain: list[str] = []
+    segments: list[tuple[int, int, int]] = []  # (offset in joined, offset in text, shift)
+    marks: list[tuple[int, list[int]]] = []  # (offset in joined, numbers)
+    pos = 0
+    length = 0
+    for m in [*_MARKER.finditer(text), None]:
+        raw = text[pos : m.start()] if m is not None else text[pos:]
+        piece = _after_marker(raw, pos)
+        shift = len(piece) - len(raw)  # 1 when a space was put in front
+        if m is not None:
+            piece = piece.rstrip()
+        segments.append((length, pos, shift))
+        plain.append(piece)
+        length += len(piece)
+        if m is not None:
+            marks.append((length, _numbers(m.group(1))))
+            pos = m.end()
+    joined = "".join(plain)
+    spans = [(s, e) for s, e in split_sentences(joined) if _LETTER.search(joined[s:e])]
+    if not spans:
+        return []
+    cited: list[list[int]] = [[] for _ in spans]
+    for at, nums in marks:
+        # The last sentence that starts before the marker (or the first one).
+        idx = 0
+        for i, (s, _e) in enumerate(spans):
+            if s < at or (s == at and i == 0):
+                idx = i
+        for n in nums:
+            if n not in cited[idx]:
+                cited[idx].append(n)
+    out = []
+    for (s, e), nums in zip(spans, cited, strict=True):
+        sentence = _tidy(joined[s:e])
+        if sentence:
+            j0, r0, shift = max(seg for seg in segments if seg[0] <= s)
+            out.append((DraftSentence(sentence, tuple(nums)), r0 + max(0, s - j0 - shift)))
+    return out
+
+
+def _after_marker(piece: str, pos: int) -> str:
+    """Text right after a marker gets a space: "A.[1]B." -> "A. B.", "A [1].B" -> "A. B"."""
+    if not pos or not piece or piece[0].isspace():
+        return piece
+    if piece[0] not in ".,;:!?)":
+        return " " + piece
+    m = re.match(r"[.!?]+(?=[A-Z])", piece)
+    return piece[: m.end()] + " " + piece[m.end() :] if m else piece
+
+
+def _tidy(sentence: str) -> str:
+    sentence = " ".join(sentence.split())
+    sentence = re.sub(r"\s+([.,;:!?])", r"\1", sentence)  # "Assad ." left by a removed marker
+    sentence = sentence.lstrip("-*•· ").strip()
+    return sentence if _LETTER.search(sentence) else ""
+
+
+def verify_sentence(
+    sentence: DraftSentence, passages: Sequence[Passage], scorer: Any
+) -> Verified:
+    """Check ``sentence`` against the passages it cites, then against all of them."""
+    texts = [p.text for p in passages]
+    valid = [n - 1 for n in sentence.cited if 1 <= n <= len(passages)]
+    invalid = [n for n in sentence.cited if not 1 <= n <= len(passages)]
+    first: Any = None
+    if valid:
+        results = [(i, scorer.score(sentence.text, texts[i])) for i in valid]
+        ok = [(i, s) for i, s in results if s.supported]
+        if ok:
+            i, s = max(ok, key=lambda r: r[1].score)
+            return Verified(sentence, i, s)
+        first = max(results, key=lambda r: r[1].score)[1]
+    if not texts:
+        return Verified(sentence, None, None, reason="no passages")
+    i, s = scorer.best(sentence.text, texts)
+    if s.supported:
+        return Verified(sentence, i, s, repointed=True)
+    if not sentence.cited:
+        why = "cites no passage"
+    elif invalid and not valid:
+        why = f"cites [{', '.join(map(str, invalid))}], which is not a given passage"
+    else:
+        why = f"not supported by the cited passage [{', '.join(str(n + 1) for n in valid)}]"
+    detail = "; ".join((first or s).reasons) if (first or s) is not None else ""
+    reason = f"{why}; no passage supports it" + (f" ({detail})" if detail else "")
+    return Verified(sentence, None, first or s, reason=reason)
+
+
+@dataclass
+class _Builder:
+    """Accumulates verified sentences into ``Answer`` snapshots."""
+
+    question: str
+    passages: list[Passage]
+    timings: dict[str, float] = field(default_factory=dict)
+    parts: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+    verified: list[Verified] = field(default_factory=list)
+
+    def add(self, v: Verified) -> bool:
+        """Record ``v``; True when it added a sentence to the answer."""
+        self.verified.append(v)
+        if v.passage is None:
+            score = float(v.support.score) if v.support is not None else 0.0
+            self.dropped.append(Dropped(v.sentence.text, v.reason or "unsupported", score))
+            return False
+        if v.repointed:
+            log.info("re-pointed %r from %s to [%d]", v.sentence.text, v.sentence.cited,
+                     v.passage + 1)
+        p = self.passages[v.passage]
+        s, e = v.support.span
+        start, end = p.start + s, p.start + e
+        n = next(
+            (c.n for c in self.citations
+             if (c.doc_id, c.start, c.end) == (p.doc_id, start, end)),
+            0,
+        )
+        if not n:
+            n = len(self.citations) + 1
+            self.citations.append(
+                Citation(n, p.doc_id, p.title, p.text[s:e], start, end, p.chunk_id, p.outlet)
+            )
+        self.parts.append(f"{v.sentence.text} [{n}]")
+        return True
+
+    def snapshot(self) -> Answer:
+        return Answer(self.question, " ".join(self.parts), list(self.citations),
+                      list(self.passages), dropped=list(self.dropped))
+
+    def final(self, abstain: bool = False) -> Answer:
+        if abstain or not self.citations:
+            text = prompts.ABSTAIN + (prompts.ABSTAIN_CLOSEST if self.passages else "")
+            return Answer(self.question, text, [], list(self.passages), abstained=True,
+                          dropped=list(self.dropped), timings=dict(self.timings))
+        return Answer(self.question, " ".join(self.parts), list(self.citations),
+                      list(self.passages), dropped=list(self.dropped),
+                      timings=dict(self.timings))
+
+
+# A sentence end followed by the start of the next sentence: only then can one be complete.
+_NEXT_BEGUN = re.compile(r"[.!?\n][\"'”’)\]]*\s*(?:\[[^\]]*\]\s*)*[^\w\[]*[A-Za-z0-9]")
+
+
+def _complete(tail: str) -> list[tuple[DraftSentence, int]]:
+    """The complete sentences at the start of a partial (cleaned) draft: all but the last,
+    once the last has begun (so a trailing ``". [1]"`` marker has reached its sentence);
+    then the start of the unfinished one."""
+    if not _NEXT_BEGUN.search(tail):
+        return []
+    parsed = _parse(_OPEN_MARKER.sub("", tail))
+    return parsed if len(parsed) > 1 else []
+
+
+def stream_answer(
+    question: str,
+    chunks: Iterable[str],
+    passages: Sequence[Passage],
+    scorer: Any,
+    timings: dict[str, float] | None = None,
+    max_sentences: int | None = None,
+) -> Iterator[Answer]:
+    """Verify a streamed draft sentence by sentence; yield an ``Answer`` per kept sentence,
+    then the final one (with ``timings``: ``generate`` and ``verify`` added)."""
+    b = _Builder(question, list(passages), dict(timings or {}))
+    buffer = ""
+    verify_time = 0.0
+    t0 = time.perf_counter()
+    abstain = False
+
+    def take(sentence: DraftSentence) -> bool:
+        nonlocal verify_time
+        if is_abstention(sentence.text):
+            b.dropped.append(Dropped(sentence.text, "the abstain phrase after an answer"))
+            return False
+        t = time.perf_counter()
+        kept = b.add(verify_sentence(sentence, b.passages, scorer))
+        verify_time += time.perf_counter() - t
+        return kept
+
+    def full() -> bool:
+        return bool(max_sentences) and len(b.parts) >= (max_sentences or 0)
+
+    base = 0  # offset in the cleaned draft where the unfinished sentence starts
+    for chunk in chunks:
+        buffer += chunk
+        if not b.verified and not b.dropped and is_abstention(buffer):
+            abstain = True
+            break
+        low = buffer.lower()
+        if "<think>" in low and "</think>" not in low:
+            continue
+        parsed = _complete(clean_draft(buffer)[base:])
+        if parsed:
+            for sentence, _ in parsed[:-1]:
+                if full():
+                    break
+                if take(sentence):
+                    yield b.snapshot()
+            base += parsed[-1][1]
+        if full():
+            break
+    abstain = abstain or is_abstention(buffer)
+    if not abstain and not full():
+        for sentence, _ in _parse(clean_draft(buffer)[base:]):
+            if full():
+                break
+            if take(sentence):
+                yield b.snapshot()
+    elif buffer.strip():
+        log.info("the model abstained on %r", question)
+    b.timings["generate"] = time.perf_counter() - t0 - verify_time
+    b.timings["verify"] = verify_time
+    yield b.final(abstain)
+
+
+def verify_draft(
+    question: str, draft: str, passages: Sequence[Passage], scorer: Any = None
+) -> Answer:
+    """The final ``Answer`` for a complete ``draft`` (``scorer`` defaults to a new
+    ``rag.verify.SupportScorer``)."""
+    if scorer is None:
+        from .verify import SupportScorer
+
+        scorer = SupportScorer()
+    final: Answer | None = None
+    for final in stream_answer(question, [draft], passages, scorer):  # noqa: B007
+        pass
+    assert final is not None
+    return final
