@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from evals.suite import CASES, THRESHOLDS, aggregate, check_thresholds, load_cases, markdown
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RagError, ValueError, OSError) as exc:
         print(f"evals: error: {exc}", file=sys.stderr)
         return 2
-    metrics = aggregate(results)
+    metrics: dict[str, Any] = aggregate(results)
     scorer_info: dict = {}
     if args.scorer_pairs:
         from evals.scorer_report import DEFAULT_DATA, scorer_balanced_accuracy

@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,7 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu") -> None:
         self.name = model
         self.device = device
-        self._model = None
+        self._model: Any = None
         self._dim: int | None = None
 
     @property

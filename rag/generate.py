@@ -316,7 +316,9 @@ def _openai(
     name = model or DEFAULT_MODELS["openai"]
     kwargs = {"temperature": 0.0, "max_tokens": MAX_TOKENS, "timeout": 120, "max_retries": 2,
               **options}
-    chat = ChatOpenAI(model=name, base_url=url, api_key=api_key, **kwargs)
+    from pydantic import SecretStr
+
+    chat = ChatOpenAI(model=name, base_url=url, api_key=SecretStr(api_key), **kwargs)
     return ChatGenerator(chat, "openai", name, url, stream=stream)
 
 

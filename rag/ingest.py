@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import CorpusError, IngestError
 from .types import Document
@@ -148,13 +149,17 @@ def _front_matter(text: str, doc_id: str) -> tuple[str, dict[str, str]]:
 def _read_html(html: str, doc_id: str) -> tuple[str, dict[str, str]]:
     import trafilatura
 
-    doc = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
+    found = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True,
+        as_dict=True,
     )
-    if doc is None or not (doc.text or "").strip():
+    doc: dict[str, Any] = found if isinstance(found, dict) else {}
+    body = str(doc.get("text") or "")
+    if not body.strip():
         raise IngestError(f"{doc_id}: no article text found in the HTML")
-    meta = {"title": doc.title, "author": doc.author, "outlet": doc.sitename, "date": doc.date}
-    text = "\n\n".join(line for line in doc.text.split("\n") if line.strip())
+    meta = {"title": doc.get("title"), "author": doc.get("author"),
+            "outlet": doc.get("sitename"), "date": doc.get("date")}
+    text = "\n\n".join(line for line in body.split("\n") if line.strip())
     return text, {k: str(v) for k, v in meta.items() if v}
 
 

@@ -211,7 +211,7 @@ class Store:
             r["id"]: Passage(
                 chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], text=r["text"],
                 score=0.0, start=r["start"], end=r["end"], outlet=r["outlet"],
-                sentences=tuple(tuple(s) for s in json.loads(r["sentences"])),  # type: ignore[misc]
+                sentences=tuple((s[0], s[1]) for s in json.loads(r["sentences"])),
             )
             for r in rows
         }
