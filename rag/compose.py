@@ -38,6 +38,11 @@ _ANNOUNCES = re.compile(
     r"\bfor (several|many|a number of|a variety of|two|three|four|these|various|other) reasons\b",
     re.I,
 )
+_MULTI_DOC = re.compile(
+    r"\b(both|each|two|all|different|the) (articles|pieces|sources|authors|analyses|outlets)\b|"
+    r"\b(each|either) (article|piece|source|author)\b",
+    re.I,
+)
 _DEPENDENT_START = re.compile(
     r"^(it|this|that|these|those|they|he|she|but|however|still|yet|so|also|and|even so)\b", re.I
 )
@@ -251,6 +256,8 @@ class ExtractiveComposer:
                 sentences=self._order([conflict]), abstained=True, premise_conflict=True,
                 reason="the passages contradict the question's premise",
             )
+        if _MULTI_DOC.search(question):
+            ranked = self._one_per_document(ranked, best) + ranked
         chosen = self._select(ranked, best)
         chosen = self._add_context(chosen, cands, best)
         return Composition(sentences=self._order(chosen))
@@ -361,12 +368,23 @@ class ExtractiveComposer:
                 return c
         return None
 
+    def _one_per_document(self, ranked: list[_Cand], best: float) -> list[_Cand]:
+        """The best sentence of each document, for questions about several articles."""
+        firsts: dict[str, _Cand] = {}
+        for c in ranked:
+            if c.doc_id not in firsts and c.score >= best * 0.6:
+                firsts[c.doc_id] = c
+        return list(firsts.values())
+
     def _select(self, ranked: list[_Cand], best: float) -> list[_Cand]:
         chosen: list[_Cand] = []
-        for c in ranked:
+        floor = max(self.min_relevance, best * self.relative_cut)
+        for i, c in enumerate(ranked):
             if len(chosen) >= self.max_sentences:
                 break
-            if c.score < max(self.min_relevance, best * self.relative_cut):
+            if c in chosen:
+                continue
+            if c.score < floor and i >= len({x.doc_id for x in ranked}):
                 break
             if any(_redundant(c, d) for d in chosen):
                 continue

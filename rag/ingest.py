@@ -149,11 +149,10 @@ def _front_matter(text: str, doc_id: str) -> tuple[str, dict[str, str]]:
 def _read_html(html: str, doc_id: str) -> tuple[str, dict[str, str]]:
     import trafilatura
 
-    found = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True,
-        as_dict=True,
+    found: Any = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
     )
-    doc: dict[str, Any] = found if isinstance(found, dict) else {}
+    doc: dict[str, Any] = found.as_dict() if hasattr(found, "as_dict") else dict(found or {})
     body = str(doc.get("text") or "")
     if not body.strip():
         raise IngestError(f"{doc_id}: no article text found in the HTML")
