@@ -186,6 +186,8 @@ def check_thresholds(metrics: dict[str, Any], thresholds: dict[str, Any]) -> lis
     """Messages for every metric on the wrong side of its threshold."""
     bad = []
     for key, limit in thresholds.get("min", {}).items():
+        if key.startswith("_"):
+            continue
         value = metrics.get(key)
         if value is None or value < limit:
             bad.append(f"{key} = {value} is below the minimum {limit}")
