@@ -24,7 +24,7 @@ import hashlib
 from .text import split_sentences
 from .types import Chunk, Document
 
-SPLITTER = "pysbd-packed-v1"  # recorded in the index manifest
+SPLITTER = "blingfire-packed-v1"  # recorded in the index manifest
 
 
 def chunker_settings(chunk_size: int, overlap: int) -> dict[str, object]:

@@ -256,7 +256,8 @@ def _embed_missing(
         for c in chunks:
             texts.setdefault(text_hash(c.text), c.text)
     cached = writer.cached_hashes(texts)
-    missing = [(h, t) for h, t in texts.items() if h not in cached]
+    # Similar lengths batched together: less padding, as sentence-transformers does itself.
+    missing = sorted(((h, t) for h, t in texts.items() if h not in cached), key=lambda x: len(x[1]))
     stats.reused = len(texts) - len(missing)
     done = 0
     step = batch_size  # commit every batch (~2 s of work): a killed build loses one at most

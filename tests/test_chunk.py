@@ -39,7 +39,7 @@ def test_ids_are_stable_and_local_to_edits() -> None:
 
 
 def test_a_sentence_longer_than_the_limit_is_its_own_chunk() -> None:
-    long = "word " * 120 + "end."
+    long = "Word " + "word " * 120 + "end."
     doc = Document("a.md", f"Short one. {long} Short two.", "A")
     chunks = chunk_document(doc, chunk_size=200, overlap=0)
     assert [c.text for c in chunks][1] == long.strip()
