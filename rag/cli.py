@@ -64,7 +64,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("serve", "eval"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in ("serve", "eval"):
+        args.args = [a for a in args.args if a != "--"] + extra
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "warning: %(message)s",

@@ -1,0 +1,660 @@
+"""The Gradio web UI: chat with cited sources, a document library, settings and a JSON API.
+
+``main(argv)`` (used by ``python app.py`` and ``rag serve``) reads the settings, builds the
+index from the corpus when none exists (tqdm progress in the terminal), loads the model once,
+and serves on 127.0.0.1:7860 by default (``--host/--port`` or ``GRADIO_SERVER_NAME`` /
+``GRADIO_SERVER_PORT``), with analytics off and no outside requests (system fonts only).
+
+- Chat: the answer streams in sentence by sentence; every ``[n]`` is a link to its source card
+  and shows the quote on hover. A card gives the title, the outlet and the cited quote
+  highlighted (``<mark>``) inside its passage. Abstentions say so and list the closest
+  passages. Follow-ups are rewritten into standalone questions (``rag.followup``), shown above
+  the answer.
+- Library: the indexed documents; upload (.txt/.md/.html/.pdf, 10 MB at most, validated with
+  ``rag.ingest.load_document`` before it enters the corpus), delete, re-index with progress.
+- Settings: passages per answer (``top_k``) and the generator (only "extractive" is wired).
+- API: ``/ask`` (question -> ``Answer.to_dict()`` JSON), ``/ask_stream`` (the same, as
+  growing snapshots), ``/documents``, ``/upload``, ``/delete``, ``/reindex``.
+
+It does not answer questions itself (``rag.chain``), build indexes (``rag.index``) or keep
+users' conversations beyond their browser session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships with the package
+
+import gradio as gr  # noqa: E402 - the environment above must be set first
+
+from .chain import QA, load  # noqa: E402
+from .errors import RagError  # noqa: E402
+from .followup import condense  # noqa: E402
+from .index import BuildStats, build_index  # noqa: E402
+from .ingest import load_document  # noqa: E402
+from .settings import GENERATORS, Settings  # noqa: E402
+from .store import current_generation  # noqa: E402
+from .types import Answer, Citation, Passage  # noqa: E402
+
+EXAMPLES = [
+    "Why won't Russia drop Assad?",
+    "What naval assets does Russia have in Syria?",
+    "Who does Moscow see as the loser if Assad falls?",
+]
+UPLOAD_TYPES = (".txt", ".md", ".html", ".htm", ".pdf")
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+DOC_HEADERS = ["Document", "Title", "Outlet", "Date", "Chunks"]
+ABSTAIN_NOTE = "The indexed articles don't answer this."
+CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
+
+
+# --------------------------------------------------------------------------------------
+# Backend: the live QA and the corpus, shared by every session
+# --------------------------------------------------------------------------------------
+class Backend:
+    """Holds the live ``QA``; re-indexing builds a new generation and swaps it in under a lock.
+
+    Requests read ``backend.qa`` once and keep that object for the whole answer, so a swap
+    never changes the index under a running answer; the old QA is dropped when unused.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.corpus_dir = Path(settings.corpus_dir)
+        self.index_dir = Path(settings.index_dir)
+        self._qa: QA | None = None
+        self._swap = threading.Lock()  # guards self._qa
+        self._build = threading.Lock()  # one corpus change / build at a time
+
+    @property
+    def qa(self) -> QA:
+        with self._swap:
+            if self._qa is None:
+                raise RagError("the index is not loaded yet")
+            return self._qa
+
+    def start(self, progress: Callable[[str, int, int], None] | None = None) -> BuildStats | None:
+        """Build the index when none exists, load it and warm the model up."""
+        stats = None
+        if current_generation(self.index_dir) is None:
+            stats = self._build_index(progress)
+        self._load()
+        self.qa.ask(EXAMPLES[0])  # loads the model, FAISS and the scorer before the first user
+        return stats
+
+    def _build_index(self, progress: Callable[[str, int, int], None] | None) -> BuildStats:
+        s = self.settings
+        return build_index(
+            self.corpus_dir, self.index_dir, embedding_model=s.embedding_model,
+            chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap,
+            batch_size=s.embed_batch_size, progress=progress,
+        )
+
+    def _load(self) -> None:
+        new = load(self.index_dir, self.settings)  # the embedder is cached per process
+        with self._swap:
+            self._qa = new
+
+    def reindex(self, progress: Callable[[str, int, int], None] | None = None) -> BuildStats:
+        with self._build:
+            return self._reindex_locked(progress)
+
+    def _reindex_locked(self, progress: Callable[[str, int, int], None] | None) -> BuildStats:
+        stats = self._build_index(progress)
+        self._load()
+        return stats
+
+    # -- corpus changes ---------------------------------------------------------------
+    def add_files(
+        self, files: Sequence[tuple[str, bytes]], replace_existing: bool,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> tuple[list[str], BuildStats]:
+        """Validate every file, then write them into the corpus and re-index.
+
+        Nothing is written unless every file is valid; a file the indexer still skips is
+        taken out again (the replaced version restored) and the index rebuilt as it was.
+        """
+        with self._build:
+            checked: list[tuple[str, bytes]] = []
+            problems: list[str] = []
+            for name, data in files:
+                try:
+                    checked.append((self._check_upload(name, data, replace_existing), data))
+                except RagError as exc:
+                    problems.append(str(exc))
+            names = [n for n, _ in checked]
+            if len(set(names)) != len(names):
+                problems.append("two uploaded files have the same name")
+            if problems:
+                raise RagError("; ".join(problems))
+            backups: dict[str, bytes | None] = {}
+            for name, data in checked:
+                target = self.corpus_dir / name
+                backups[name] = target.read_bytes() if target.exists() else None
+                _write_atomic(target, data)
+            stats = self._reindex_locked(progress)
+            bad = {d: r for d, r in stats.skipped if d in backups}
+            if bad:
+                for name, old in backups.items():
+                    if old is None:
+                        (self.corpus_dir / name).unlink(missing_ok=True)
+                    else:
+                        _write_atomic(self.corpus_dir / name, old)
+                self._reindex_locked(None)
+                raise RagError("not added: " + "; ".join(f"{d}: {r}" for d, r in bad.items()))
+            return names, stats
+
+    def _check_upload(self, name: str, data: bytes, replace_existing: bool) -> str:
+        safe = sanitize_filename(name)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise RagError(f"{safe}: {len(data) / 1e6:.1f} MB is over the 10 MB limit")
+        target = self._corpus_path(safe)
+        if target.exists() and not replace_existing:
+            raise RagError(
+                f"{safe} is already in the library; tick 'Replace existing files' to replace it"
+            )
+        try:
+            load_document(target, self.corpus_dir, data)  # reads `data`, never the disk
+        except RagError as exc:
+            raise RagError(f"{safe} was rejected: {exc}") from None
+        return safe
+
+    def delete(
+        self, doc_id: str, progress: Callable[[str, int, int], None] | None = None
+    ) -> BuildStats:
+        with self._build:
+            known = {d.doc_id for d in self.qa.documents()}
+            if doc_id not in known:
+                raise RagError(f"no document {doc_id!r} in the library")
+            path = self._corpus_path(doc_id, nested=True)
+            if not path.is_file():
+                raise RagError(f"{doc_id} is indexed but not in {self.corpus_dir}; re-index")
+            others = [p for p in self.corpus_dir.rglob("*") if p.is_file() and p != path]
+            if not any(p.suffix.lower() in UPLOAD_TYPES + (".markdown",) for p in others):
+                raise RagError("this is the last document; add another before deleting it")
+            path.unlink()
+            return self._reindex_locked(progress)
+
+    def _corpus_path(self, name: str, nested: bool = False) -> Path:
+        """``corpus_dir / name``, refusing anything that would land outside the corpus."""
+        root = self.corpus_dir.resolve()
+        path = (root / name).resolve()
+        if path.parent != root and not (nested and root in path.parents):
+            raise RagError(f"{name!r} is not a file name inside the corpus")
+        return path
+
+
+def sanitize_filename(name: str) -> str:
+    """A safe corpus file name: the base name only, letters, digits, ``.-_``, allowed type.
+
+    >>> sanitize_filename("../../etc/My Article (1).TXT")
+    'My-Article-1.txt'
+    """
+    base = re.split(r"[\\/]", str(name or ""))[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    suffix = "." + suffix.lower() if suffix else ""
+    if suffix not in UPLOAD_TYPES:
+        raise RagError(
+            f"{base or 'the file'}: unsupported type {suffix or '(none)'}; upload "
+            + ", ".join(UPLOAD_TYPES)
+        )
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-_")[:100].strip(".-_")
+    if not stem:
+        raise RagError(f"{base!r}: the file name has no usable characters")
+    return stem + suffix
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)  # hidden: not indexed
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------
+def _e(text: Any) -> str:
+    return html.escape(str(text or ""), quote=True)
+
+
+def _source_line(title: str, outlet: str | None, doc_id: str) -> str:
+    bits = f'<span class="src-title">{_e(title)}</span>'
+    if outlet:
+        bits += f' <span class="src-outlet">{_e(outlet)}</span>'
+    return bits + f' <span class="src-doc">{_e(doc_id)}</span>'
+
+
+def render_answer_text(answer: Answer, turn: int) -> str:
+    """The answer with each ``[n]`` as a link to its card, showing the quote on hover."""
+    by_n = {c.n: c for c in answer.citations}
+
+    def marker(m: re.Match[str]) -> str:
+        c = by_n.get(int(m.group(1)))
+        if c is None:
+            return m.group(0)
+        tip = f"{_e(c.title)}{' · ' + _e(c.outlet) if c.outlet else ''}<br>“{_e(c.quote)}”"
+        return (f'<a class="cite" href="#src-{turn}-{c.n}" data-n="{c.n}">[{c.n}]'
+                f'<span class="tip" role="tooltip">{tip}</span></a>')
+
+    return re.sub(r"\[(\d+)\]", marker, _e(answer.text))
+
+
+def _highlight(c: Citation, passages: Sequence[Passage]) -> str:
+    """The cited quote marked inside its passage, trimmed to some context on each side."""
+    p = next((p for p in passages if p.chunk_id == c.chunk_id), None)
+    if p is None:
+        return f"<mark>{_e(c.quote)}</mark>"
+    text = p.text
+    i, j = c.start - p.start, c.end - p.start
+    if not (0 <= i <= j <= len(text)) or text[i:j] != c.quote:
+        i = text.find(c.quote)
+        if i < 0:
+            return f"<mark>{_e(c.quote)}</mark>"
+        j = i + len(c.quote)
+    a, b = max(0, i - CONTEXT_CHARS), min(len(text), j + CONTEXT_CHARS)
+    if a > 0:
+        a = text.find(" ", a) + 1 or a
+    if b < len(text):
+        b = text.rfind(" ", j, b) if text.rfind(" ", j, b) > j else b
+    before = ("…" if a > 0 else "") + _e(text[a:i])
+    after = _e(text[j:b]) + ("…" if b < len(text) else "")
+    return f"{before}<mark>{_e(text[i:j])}</mark>{after}"
+
+
+def render_sources(answer: Answer | None, turn: int) -> str:
+    if answer is None:
+        return ('<div class="sources empty">Sources appear here: each <b>[n]</b> of the answer '
+                "with the cited words highlighted in their article.</div>")
+    if answer.abstained or not answer.citations:
+        if not answer.passages:
+            return '<div class="sources empty">No passages matched.</div>'
+        cards = "".join(
+            f'<div class="card closest"><div class="card-head"><span class="num">{k}</span>'
+            f"{_source_line(p.title, p.outlet, p.doc_id)}</div>"
+            f'<div class="passage">{_e(_trim(p.text))}</div></div>'
+            for k, p in enumerate(answer.passages, 1)
+        )
+        return f'<div class="sources"><h3>Closest passages</h3>{cards}</div>'
+    cards = "".join(
+        f'<div class="card" id="src-{turn}-{c.n}"><div class="card-head">'
+        f'<span class="num">{c.n}</span>{_source_line(c.title, c.outlet, c.doc_id)}</div>'
+        f'<div class="passage">{_highlight(c, answer.passages)}</div></div>'
+        for c in answer.citations
+    )
+    return f'<div class="sources"><h3>Sources</h3>{cards}</div>'
+
+
+def _trim(text: str, n: int = 2 * CONTEXT_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: text.rfind(" ", 0, n)] + "…"
+
+
+def render_turn(turn: dict[str, Any], k: int) -> str:
+    q = f'<div class="msg user"><div class="bubble">{_e(turn["question"])}</div></div>'
+    sq = turn.get("standalone")
+    if sq and sq != turn["question"]:
+        q += f'<div class="rewritten">Searched as: <i>{_e(sq)}</i></div>'
+    body = turn.get("html") or '<span class="pending">Searching the articles…</span>'
+    cls = "msg bot abstained" if turn.get("abstained") else "msg bot"
+    meta = f'<div class="meta">{_e(turn["meta"])}</div>' if turn.get("meta") else ""
+    return f'{q}<div class="{cls}" data-turn="{k}"><div class="bubble">{body}{meta}</div></div>'
+
+
+def render_chat(turns: Sequence[dict[str, Any]]) -> str:
+    if not turns:
+        return ('<div class="chat empty"><p>Ask a question about the indexed articles. Every '
+                "sentence of the answer is quoted from an article and cites it as <b>[n]</b>."
+                "</p></div>")
+    return '<div class="chat">' + "".join(render_turn(t, k) for k, t in enumerate(turns)) + "</div>"
+
+
+def _answer_html(answer: Answer, turn: int) -> str:
+    if answer.abstained:
+        return (f'<div class="abstain"><b>{_e(ABSTAIN_NOTE)}</b></div>'
+                f"<p>{_e(answer.text)}</p>")
+    return f'<p class="answer">{render_answer_text(answer, turn)}</p>'
+
+
+def documents_table(backend: Backend) -> list[list[Any]]:
+    return [[d.doc_id, d.title, d.outlet or "", d.date or "", d.n_chunks]
+            for d in backend.qa.documents()]
+
+
+# --------------------------------------------------------------------------------------
+# The app
+# --------------------------------------------------------------------------------------
+CSS = """
+.gradio-container { max-width: 1280px !important; margin: auto; }
+#title h1 { margin-bottom: 0; } #title p { margin-top: 4px; color: var(--body-text-color-subdued); }
+.chat { display: flex; flex-direction: column; gap: 10px; min-height: 320px; max-height: 62vh;
+        overflow-y: auto; padding: 12px; border: 1px solid var(--border-color-primary);
+        border-radius: 12px; background: var(--background-fill-secondary); }
+.chat.empty { justify-content: center; color: var(--body-text-color-subdued); text-align: center; }
+.msg { display: flex; } .msg.user { justify-content: flex-end; }
+.msg .bubble { padding: 10px 14px; border-radius: 12px; max-width: 92%; line-height: 1.55; }
+.msg.user .bubble { background: var(--color-accent-soft); }
+.msg.bot .bubble { background: var(--background-fill-primary);
+                   border: 1px solid var(--border-color-primary); }
+.msg.bot.abstained .bubble { border-color: #d97706; }
+.abstain { color: #b45309; }
+.answer { margin: 0; }
+.rewritten { text-align: right; font-size: 0.85em; color: var(--body-text-color-subdued); }
+.meta { font-size: 0.78em; color: var(--body-text-color-subdued); margin-top: 6px; }
+.pending { color: var(--body-text-color-subdued); font-style: italic; }
+a.cite { position: relative; text-decoration: none; font-weight: 600; font-size: 0.85em;
+         color: var(--color-accent); padding: 0 1px; vertical-align: super; }
+a.cite .tip { display: none; position: absolute; z-index: 50; left: 0; top: 1.5em;
+              width: 320px; padding: 8px 10px; border-radius: 8px; background: #1f2937;
+              color: #f9fafb; font-weight: 400; font-size: 0.95em; line-height: 1.4;
+              vertical-align: baseline; text-align: left; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+a.cite:hover .tip, a.cite:focus .tip { display: block; }
+.sources h3 { margin: 0 0 8px 0; font-size: 1em; }
+.sources.empty { color: var(--body-text-color-subdued); padding: 12px; }
+.card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
+        margin-bottom: 10px; background: var(--background-fill-primary); scroll-margin: 80px; }
+.card:target { outline: 2px solid var(--color-accent); }
+.card-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px; margin-bottom: 6px; }
+.card .num { background: var(--color-accent); color: white; border-radius: 6px;
+             padding: 0 6px; font-weight: 700; font-size: 0.85em; }
+.src-title { font-weight: 600; }
+.src-outlet { font-size: 0.85em; color: var(--body-text-color-subdued); }
+.src-doc { font-size: 0.75em; color: var(--body-text-color-subdued); font-family: monospace;
+           margin-left: auto; }
+.passage { font-size: 0.9em; line-height: 1.5; color: var(--body-text-color); }
+.passage mark { background: #fde68a; color: #111827; padding: 0 2px; border-radius: 3px; }
+#sources-col { max-height: 78vh; overflow-y: auto; }
+"""
+
+
+def build_demo(backend: Backend) -> gr.Blocks:
+    settings = backend.settings
+
+    def progress_fn(progress: gr.Progress) -> Callable[[str, int, int], None]:
+        labels = {"scan": "Hashing files", "read": "Reading documents", "embed": "Embedding chunks"}
+
+        def cb(stage: str, done: int, total: int) -> None:
+            progress((done, max(total, 1)), desc=labels.get(stage, stage))
+
+        return cb
+
+    # -- chat ---------------------------------------------------------------------------
+    def respond(
+        question: str, turns: list[dict[str, Any]], top_k: float, generator: str
+    ) -> Iterator[tuple[str, str, list[dict[str, Any]], str]]:
+        question = " ".join(str(question or "").split())
+        turns = list(turns or [])
+        if not question:
+            gr.Warning("Type a question first.")
+            yield render_chat(turns), gr.skip(), turns, ""
+            return
+        history = [(t["question"], t.get("text", "")) for t in turns]
+        standalone = condense(history, question)
+        k = len(turns)
+        turn: dict[str, Any] = {"question": question, "standalone": standalone}
+        turns.append(turn)
+        yield render_chat(turns), render_sources(None, k), turns, ""
+        qa = backend.qa  # one QA for the whole answer, even if a re-index swaps it meanwhile
+        t0 = time.perf_counter()
+        first: float | None = None
+        answer: Answer | None = None
+        try:
+            for snapshot in qa.stream(standalone, top_k=int(top_k)):
+                answer = replace(snapshot, question=question, standalone_question=standalone)
+                first = first or time.perf_counter() - t0
+                turn.update(html=_answer_html(answer, k), abstained=answer.abstained,
+                            text=answer.text)
+                yield render_chat(turns), render_sources(answer, k), turns, ""
+        except RagError as exc:
+            turn.update(html=f'<div class="abstain">{_e(exc)}</div>', text="")
+            yield render_chat(turns), render_sources(None, k), turns, ""
+            return
+        if answer is not None:
+            n = len(answer.citations)
+            turn["meta"] = (
+                f"{n} citation{'s' * (n != 1)} · {len(answer.passages)} passages · "
+                f"first sentence {first or 0:.2f} s, done {time.perf_counter() - t0:.2f} s"
+                if not answer.abstained else f"{len(answer.passages)} closest passages shown"
+            )
+            yield render_chat(turns), render_sources(answer, k), turns, ""
+
+    def clear() -> tuple[str, str, list[dict[str, Any]]]:
+        return render_chat([]), render_sources(None, 0), []
+
+    def pick_generator(name: str) -> str:
+        if name != "extractive":
+            gr.Info(f"The {name!r} generator is not available in this build; using 'extractive'.")
+        return "extractive"
+
+    # -- API ----------------------------------------------------------------------------
+    def ask(question: str) -> dict:
+        """Answer a question: {"answer", "citations", "passages", "abstained", ...}."""
+        try:
+            return backend.qa.ask(question).to_dict()
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def ask_stream(question: str) -> Iterator[dict]:
+        """The answer as growing snapshots (the last one is final), as JSON like /ask."""
+        try:
+            for a in backend.qa.stream(question):
+                yield a.to_dict()
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def documents() -> list[dict]:
+        """The indexed documents."""
+        return [dict(zip(["doc_id", "title", "outlet", "date", "n_chunks"], row, strict=True))
+                for row in documents_table(backend)]
+
+    # -- library ------------------------------------------------------------------------
+    def library_outputs(message: str) -> tuple[str, list[list[Any]], Any]:
+        table = documents_table(backend)
+        return message, table, gr.update(choices=[r[0] for r in table], value=None)
+
+    def upload(files: Any, replace_existing: bool, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        paths = [files] if isinstance(files, str | Path) else list(files or [])
+        if not paths:
+            raise gr.Error("Choose one or more .txt, .md, .html or .pdf files first.")
+        items: list[tuple[str, bytes]] = []
+        for p in paths:
+            path = Path(getattr(p, "name", p))
+            if path.stat().st_size > MAX_UPLOAD_BYTES:
+                raise gr.Error(f"{path.name} is over the 10 MB limit.")
+            items.append((path.name, path.read_bytes()))
+        try:
+            names, stats = backend.add_files(items, bool(replace_existing), progress_fn(progress))
+        except RagError as exc:
+            raise gr.Error(f"Upload rejected — {exc}. The library is unchanged.") from None
+        return library_outputs(f"Added {', '.join(names)}. Index: {stats.summary()}")
+
+    def delete(doc_id: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        if not doc_id:
+            raise gr.Error("Choose a document to delete.")
+        try:
+            stats = backend.delete(doc_id, progress_fn(progress))
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+        return library_outputs(f"Deleted {doc_id}. Index: {stats.summary()}")
+
+    def reindex(progress: gr.Progress = gr.Progress()):  # noqa: B008
+        try:
+            stats = backend.reindex(progress_fn(progress))
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+        skipped = "".join(f"\n- skipped {d}: {r}" for d, r in stats.skipped)
+        return library_outputs(f"Index: {stats.summary()}{skipped}")
+
+    # -- layout -------------------------------------------------------------------------
+    with gr.Blocks(title="rag — cited answers", analytics_enabled=False) as demo:
+        gr.Markdown("# Ask the articles\nAnswers quoted from the indexed articles, with a "
+                    "source for every sentence.", elem_id="title")
+        turns = gr.State([])
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chat = gr.HTML(render_chat([]), elem_id="chat")
+                    with gr.Row():
+                        box = gr.Textbox(
+                            placeholder="Ask a question, e.g. Why won't Russia drop Assad?",
+                            show_label=False, scale=5, autofocus=True, elem_id="question",
+                            max_length=2000, lines=1,
+                        )
+                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                        clear_btn = gr.Button("New chat", scale=0, min_width=120)
+                    gr.Examples(EXAMPLES, inputs=box, label="Try")
+                with gr.Column(scale=2, elem_id="sources-col"):
+                    sources = gr.HTML(render_sources(None, 0), elem_id="sources")
+            with gr.Tab("Library", id="library"):
+                status = gr.Markdown(f"{len(backend.qa.documents())} documents indexed from "
+                                     f"`{backend.corpus_dir}`.")
+                table = gr.Dataframe(
+                    value=documents_table(backend), headers=DOC_HEADERS, interactive=False,
+                    wrap=True, elem_id="documents",
+                )
+                with gr.Row():
+                    with gr.Column():
+                        files = gr.File(
+                            label="Add articles (.txt, .md, .html, .pdf; 10 MB each at most)",
+                            file_count="multiple", file_types=list(UPLOAD_TYPES),
+                            type="filepath",
+                        )
+                        replace_box = gr.Checkbox(label="Replace existing files with the same name")
+                        add_btn = gr.Button("Add to library", variant="primary")
+                    with gr.Column():
+                        doc_pick = gr.Dropdown(
+                            [r[0] for r in documents_table(backend)], label="Document",
+                            value=None, allow_custom_value=False,
+                        )
+                        del_btn = gr.Button("Delete document", variant="stop")
+                        gr.Markdown("Re-read the corpus folder (after editing files by hand):")
+                        reindex_btn = gr.Button("Re-index")
+            with gr.Tab("Settings", id="settings"):
+                top_k = gr.Slider(1, 20, value=settings.top_k, step=1,
+                                  label="Passages per answer (top_k)")
+                generator = gr.Dropdown(
+                    list(GENERATORS), value="extractive", label="Answer generator",
+                    info="Only 'extractive' is available: it quotes sentences from the articles.",
+                )
+                gr.Markdown(f"Index `{backend.index_dir}` · embedding model "
+                            f"`{settings.embedding_model}` · corpus `{backend.corpus_dir}`")
+
+        ask_args: dict[str, Any] = dict(
+            fn=respond, inputs=[box, turns, top_k, generator], outputs=[chat, sources, turns, box],
+            api_visibility="undocumented", concurrency_id="answer", concurrency_limit=2,
+        )
+        box.submit(**ask_args)
+        send.click(**ask_args)
+        clear_btn.click(clear, None, [chat, sources, turns], api_visibility="private")
+        generator.change(pick_generator, generator, generator, api_visibility="private")
+
+        lib_out = [status, table, doc_pick]
+        lib_args: dict[str, Any] = dict(concurrency_id="library", concurrency_limit=1)
+        add_btn.click(upload, [files, replace_box], lib_out, api_name="upload", **lib_args).then(
+            lambda: None, None, files, api_visibility="private"
+        )
+        del_btn.click(delete, doc_pick, lib_out, api_name="delete", **lib_args)
+        reindex_btn.click(reindex, None, lib_out, api_name="reindex", **lib_args)
+
+        gr.api(ask, api_name="ask", concurrency_id="answer", concurrency_limit=2)
+        gr.api(ask_stream, api_name="ask_stream", concurrency_id="answer", concurrency_limit=2)
+        gr.api(documents, api_name="documents", queue=False)
+    # Two CPU cores: one answer keeps a core busy (embedding + scoring in torch), so at most two
+    # answers run at once and further requests wait in the queue instead of thrashing; corpus
+    # changes run one at a time (they also hold the index build lock).
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    return demo
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag serve", description="Start the rag web UI.")
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1, $GRADIO_SERVER_NAME)")
+    p.add_argument("--port", type=int, help="port (default 7860, $GRADIO_SERVER_PORT)")
+    p.add_argument("--corpus", type=Path, help="corpus directory (default corpus, $RAG_CORPUS)")
+    p.add_argument("--index", type=Path, help="index directory (default index, $RAG_INDEX)")
+    p.add_argument("--model", dest="embedding_model", help="embedding model ($RAG_EMBEDDING_MODEL)")
+    return p
+
+
+def _tqdm_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+    labels = {"scan": "hashing files", "read": "reading", "embed": "embedding chunks"}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="",
+                                     file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return progress, close
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # `rag serve -- --port 8000` passes the separator through
+        argv = argv[1:]
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env().with_(
+            corpus_dir=args.corpus, index_dir=args.index, embedding_model=args.embedding_model
+        )
+        host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+        port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+        backend = Backend(settings)
+        print(f"rag: loading the index {settings.index_dir} (corpus {settings.corpus_dir})…",
+              file=sys.stderr, flush=True)
+        progress, close = _tqdm_progress()
+        try:
+            stats = backend.start(progress)
+        finally:
+            close()
+        if stats is not None:
+            print(f"rag: built index: {stats.summary()}", file=sys.stderr, flush=True)
+        demo = build_demo(backend)
+    except (RagError, ValueError) as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    theme = gr.themes.Soft(
+        font=["system-ui", "-apple-system", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+        font_mono=["ui-monospace", "Menlo", "Consolas", "monospace"],
+    )  # system fonts: the default theme would fetch fonts from Google
+    demo.launch(
+        server_name=host, server_port=port, share=False, theme=theme, css=CSS,
+        max_file_size=MAX_UPLOAD_BYTES, ssr_mode=False, show_error=True,
+        footer_links=["api"], quiet=False,
+    )
+    return 0
+
+
+__all__ = ["Backend", "build_demo", "main", "sanitize_filename"]

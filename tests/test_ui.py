@@ -1,0 +1,186 @@
+"""UI tests: the real app in a subprocess, driven through its API with ``gradio_client``.
+
+Covers the demo question (cited), an off-topic question (abstains), upload -> cited ->
+delete -> no longer cited, rejected uploads (binary, wrong type, existing name) leaving the
+library unchanged, the streaming endpoint's timings, and the follow-up rewriting unit tests.
+Browser rendering is in ``test_browser.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from conftest_ui import running_app
+
+from rag.followup import condense, is_followup
+
+DEMO = "Why won't Russia drop Assad?"
+NEW_DOC = "zorblat-festival.md"
+NEW_TEXT = """---
+title: The Zorblat cheese festival
+outlet: Wumpington Gazette
+---
+The Zorblat cheese festival takes place every April in the village of Lower Wumpington.
+Its organisers say the festival drew eleven thousand visitors last year.
+The main event is a race in which teams roll giant wheels of Zorblat cheese down Pudding Hill.
+"""
+NEW_Q = "When does the Zorblat cheese festival take place?"
+
+
+# -- follow-up rewriting (no server) ------------------------------------------------------
+def test_condense_followup_with_anaphor() -> None:
+    history = [(DEMO, "The Russian president can't accept ... [1]")]
+    out = condense(history, "And why does that matter to Putin?")
+    assert out == "Why won't Russia drop Assad, and why does that matter to Putin?"
+
+
+def test_condense_what_about_and_chains_on_the_standalone_question() -> None:
+    history = [(DEMO, "a"), ("And why does that matter to Putin?", "b")]
+    expected = "Why won't Russia drop Assad, and what about Iran?"
+    assert condense(history, "What about Iran?") == expected
+
+
+def test_condense_leaves_standalone_questions_alone() -> None:
+    history = [(DEMO, "a")]
+    assert condense(history, "  How big is the  naval base in Tartus? ") == (
+        "How big is the naval base in Tartus?"
+    )
+    assert condense(history, "Is it true that Moscow backs Assad?") == (
+        "Is it true that Moscow backs Assad?"
+    )
+    assert condense([], "And why does that matter?") == "And why does that matter?"
+
+
+def test_is_followup() -> None:
+    assert is_followup("Why?")
+    assert is_followup("what about the US?")
+    assert is_followup("What did he say?")
+    assert not is_followup(DEMO)
+    assert not is_followup("")
+
+
+# -- the running app ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    with running_app(tmp_path_factory.mktemp("ui")) as (url, corpus):
+        from gradio_client import Client
+
+        yield Client(url, verbose=False), corpus
+
+
+def _doc_ids(client) -> list[str]:
+    return [d["doc_id"] for d in client.predict(api_name="/documents")]
+
+
+
+
+@pytest.mark.ui
+@pytest.mark.model
+def test_demo_question_is_answered_with_citations(app) -> None:
+    client, _ = app
+    r = client.predict(DEMO, api_name="/ask")
+    assert set(r) >= {"answer", "citations", "passages", "abstained"}
+    assert not r["abstained"]
+    assert "[1]" in r["answer"] and r["citations"]
+    for c in r["citations"]:
+        assert set(c) >= {"n", "doc_id", "title", "quote", "start", "end"}
+        assert f"[{c['n']}]" in r["answer"]
+    quotes = " ".join(c["quote"] for c in r["citations"])
+    assert "naval assets" in quotes or "loser" in quotes
+
+
+@pytest.mark.ui
+@pytest.mark.model
+def test_off_topic_question_abstains(app) -> None:
+    client, _ = app
+    r = client.predict("What is the capital of Australia?", api_name="/ask")
+    assert r["abstained"]
+    assert not r["citations"]
+    assert "don't answer" in r["answer"]
+
+
+@pytest.mark.ui
+@pytest.mark.model
+def test_streaming_endpoint_timings(app) -> None:
+    client, _ = app
+    t0 = time.perf_counter()
+    job = client.submit(DEMO, api_name="/ask_stream")
+    first = None
+    snapshots = []
+    for snap in job:
+        first = first if first is not None else time.perf_counter() - t0
+        snapshots.append(snap)
+    total = time.perf_counter() - t0
+    final = job.outputs()[-1]
+    assert final["citations"] and not final["abstained"]
+    assert len(job.outputs()) >= 2  # growing snapshots, not one final blob
+    print(f"\n/ask_stream: first snapshot {first:.3f} s, full answer {total:.3f} s, "
+          f"{len(job.outputs())} snapshots")
+
+
+@pytest.mark.ui
+@pytest.mark.model
+def test_upload_ask_delete(app, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    client, corpus = app
+    before = _doc_ids(client)
+    path = tmp_path / NEW_DOC
+    path.write_text(NEW_TEXT)
+    status, _, _ = client.predict([handle_file(str(path))], False, api_name="/upload")
+    assert "Added" in status and NEW_DOC in status
+    assert (corpus / NEW_DOC).is_file()
+    assert _doc_ids(client) == sorted(before + [NEW_DOC])
+
+    r = client.predict(NEW_Q, api_name="/ask")
+    assert not r["abstained"]
+    assert any(c["doc_id"] == NEW_DOC and "April" in c["quote"] for c in r["citations"])
+
+    # the same name again, without "replace": refused, nothing changes
+    with pytest.raises(Exception, match="already in the library"):
+        client.predict([handle_file(str(path))], False, api_name="/upload")
+
+    status, _, _ = client.predict(NEW_DOC, api_name="/delete")
+    assert "Deleted" in status
+    assert not (corpus / NEW_DOC).exists()
+    assert _doc_ids(client) == before
+    r = client.predict(NEW_Q, api_name="/ask")
+    assert all(c["doc_id"] != NEW_DOC for c in r["citations"])
+
+
+@pytest.mark.ui
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("binary.txt", b"\x00\x01\x02ELF\x00" * 100, "binary"),
+        ("tool.exe", b"MZ\x90\x00" * 100, "unsupported|[Ii]nvalid file type"),
+        ("empty.md", b"   \n\n", "no text"),
+    ],
+)
+def test_bad_upload_is_rejected(app, tmp_path: Path, name: str, data: bytes, message: str) -> None:
+    from gradio_client import handle_file
+
+    client, corpus = app
+    before = _doc_ids(client)
+    files_before = sorted(p.name for p in corpus.iterdir())
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(Exception, match=message):
+        client.predict([handle_file(str(path))], False, api_name="/upload")
+    assert _doc_ids(client) == before
+    assert sorted(p.name for p in corpus.iterdir()) == files_before
+
+
+def test_sanitize_filename() -> None:
+    from rag.errors import RagError
+    from rag.ui import sanitize_filename
+
+    assert sanitize_filename("../../etc/passwd.txt") == "passwd.txt"
+    assert sanitize_filename("C:\\Users\\x\\My Article (1).MD") == "My-Article-1.md"
+    assert sanitize_filename(".hidden.txt") == "hidden.txt"
+    for bad in ("run.exe", "noext", "../..", "....pdf"):
+        with pytest.raises(RagError):
+            sanitize_filename(bad)
