@@ -12,7 +12,8 @@ and serves on 127.0.0.1:7860 by default (``--host/--port`` or ``GRADIO_SERVER_NA
   the answer.
 - Library: the indexed documents; upload (.txt/.md/.html/.pdf, 10 MB at most, validated with
   ``rag.ingest.load_document`` before it enters the corpus), delete, re-index with progress.
-- Settings: passages per answer (``top_k``) and the generator (only "extractive" is wired).
+- Settings: passages per answer (``top_k``) and the answer generator (extractive by default;
+  a language model as configured by the settings object, every sentence verified).
 - API: ``/ask`` (question -> ``Answer.to_dict()`` JSON), ``/ask_stream`` (the same, as
   growing snapshots), ``/documents``, ``/upload``, ``/delete``, ``/reindex``.
 
@@ -76,6 +77,7 @@ class Backend:
         self.corpus_dir = Path(settings.corpus_dir)
         self.index_dir = Path(settings.index_dir)
         self._qa: QA | None = None
+        self._by_generator: dict[str, QA] = {}
         self._swap = threading.Lock()  # guards self._qa
         self._build = threading.Lock()  # one corpus change / build at a time
 
@@ -107,6 +109,26 @@ class Backend:
         new = load(self.index_dir, self.settings)  # the embedder is cached per process
         with self._swap:
             self._qa = new
+            self._by_generator = {self.settings.generator: new}
+
+    def qa_for(self, generator: str) -> QA:
+        """The QA answering with ``generator`` over the live index (built on first use).
+
+        Raises ``RagError`` naming the fix when that generator cannot be used (a missing
+        extra, no server configured)."""
+        from .generate import generator_from_settings
+
+        qa = self.qa
+        with self._swap:
+            cached = self._by_generator.get(generator)
+            if cached is not None and cached.store is qa.store:
+                return cached
+        settings = self.settings.with_(generator=generator)
+        other = QA(qa.store, settings, embedder=qa.embedder,
+                   generator=generator_from_settings(settings))
+        with self._swap:
+            self._by_generator[generator] = other
+        return other
 
     def reindex(self, progress: Callable[[str, int, int], None] | None = None) -> BuildStats:
         with self._build:
@@ -413,7 +435,12 @@ def build_demo(backend: Backend) -> gr.Blocks:
         turn: dict[str, Any] = {"question": question, "standalone": standalone}
         turns.append(turn)
         yield render_chat(turns), render_sources(None, k), turns, ""
-        qa = backend.qa  # one QA for the whole answer, even if a re-index swaps it meanwhile
+        try:  # one QA for the whole answer, even if a re-index swaps it meanwhile
+            qa = backend.qa_for(generator or backend.settings.generator)
+        except RagError as exc:
+            turn.update(html=f'<div class="abstain">{_e(exc)}</div>', text="")
+            yield render_chat(turns), render_sources(None, k), turns, ""
+            return
         t0 = time.perf_counter()
         first: float | None = None
         answer: Answer | None = None
@@ -441,9 +468,12 @@ def build_demo(backend: Backend) -> gr.Blocks:
         return render_chat([]), render_sources(None, 0), []
 
     def pick_generator(name: str) -> str:
-        if name != "extractive":
-            gr.Info(f"The {name!r} generator is not available in this build; using 'extractive'.")
-        return "extractive"
+        try:
+            backend.qa_for(name)
+        except RagError as exc:
+            gr.Warning(f"Cannot use the {name!r} generator: {exc}")
+            return backend.settings.generator
+        return name
 
     # -- API ----------------------------------------------------------------------------
     def ask(question: str) -> dict:
@@ -552,8 +582,10 @@ def build_demo(backend: Backend) -> gr.Blocks:
                 top_k = gr.Slider(1, 20, value=settings.top_k, step=1,
                                   label="Passages per answer (top_k)")
                 generator = gr.Dropdown(
-                    list(GENERATORS), value="extractive", label="Answer generator",
-                    info="Only 'extractive' is available: it quotes sentences from the articles.",
+                    list(GENERATORS), value=settings.generator, label="Answer generator",
+                    info="extractive quotes sentences from the articles; the others use a "
+                    "language model (RAG_MODEL, OPENAI_BASE_URL / OLLAMA_HOST) and every "
+                    "sentence they write is checked against the passages.",
                 )
                 gr.Markdown(f"Index `{backend.index_dir}` · embedding model "
                             f"`{settings.embedding_model}` · corpus `{backend.corpus_dir}`")

@@ -29,13 +29,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(workdir: Path) -> Iterator[tuple[str, Path]]:
+def running_app(
+    workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path]]:
     """Yield (url, corpus_dir) of a running app; stop it afterwards."""
     corpus = workdir / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
     port = free_port()
     log = open(workdir / "app.log", "w+b")  # noqa: SIM115 - closed below
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
+           **(extra_env or {})}
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--port", str(port),
          "--corpus", str(corpus), "--index", str(workdir / "index")],

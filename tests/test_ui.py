@@ -184,3 +184,29 @@ def test_sanitize_filename() -> None:
     for bad in ("run.exe", "noext", "../..", "....pdf"):
         with pytest.raises(RagError):
             sanitize_filename(bad)
+
+
+def test_openai_generator_through_the_ui_is_verified(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """RAG_GENERATOR=openai with an OpenAI-compatible server: the UI's /ask returns only
+    verified sentences, the invented one dropped, citations exact."""
+    from fake_openai_server import FakeOpenAIServer
+    from gradio_client import Client
+
+    draft = (
+        "It would deprive Moscow of its only ally in the Middle East that hosts Russian air "
+        "force and naval assets [1]. Putin promised to send 5,000 more troops to Aleppo [1]."
+    )
+    with FakeOpenAIServer(draft) as server:
+        env = {"RAG_GENERATOR": "openai", "OPENAI_BASE_URL": server.url,
+               "OPENAI_API_KEY": "test", "RAG_MODEL": "scripted"}
+        with running_app(tmp_path_factory.mktemp("ui-openai"), env) as (url, _):
+            result = Client(url, verbose=False).predict(
+                "Why won't Russia drop Assad?", api_name="/ask"
+            )
+        assert server.requests, "the app never called the model server"
+    assert "naval assets" in result["answer"]
+    assert "Aleppo" not in result["answer"]
+    assert any("Aleppo" in d["sentence"] for d in result["dropped"])
+    assert result["citations"] and not result["abstained"]
