@@ -253,7 +253,7 @@ class ExtractiveComposer:
             fitting = [c for c in ranked if check(c.text) and c.score >= self.min_relevance]
             if not fitting or fitting[0].score < best * self.relative_cut:
                 return Composition(abstained=True, reason=f"no relevant sentence gives {qtype}")
-            ranked = fitting + [c for c in ranked if c not in fitting]
+            ranked = fitting  # "how many?" is answered by sentences that give a number
         conflict = self._premise_conflict(question, cands)
         if conflict is not None:
             return Composition(

