@@ -43,6 +43,7 @@ _MULTI_DOC = re.compile(
     r"\b(each|either) (article|piece|source|author)\b",
     re.I,
 )
+_IMPERATIVE = re.compile(r"(?:^|(?<=[:;\"“‘]))\s*(?:don[’']t|do not)\b[^.;:]*", re.I)
 _DEPENDENT_START = re.compile(
     r"^(it|this|that|these|those|they|he|she|but|however|still|yet|so|also|and|even so)\b", re.I
 )
@@ -372,7 +373,9 @@ class ExtractiveComposer:
             if c.match < max(self.min_relevance, top * 0.85):
                 break
             shared = q_stems & set(content_stems(c.text))
-            flipped = negated(c.text)[1].keys() & q_stems
+            # An imperative ("Don't launch any more strikes") states no fact to contradict.
+            statement = _IMPERATIVE.sub(" ", c.text)
+            flipped = negated(statement)[1].keys() & q_stems
             if flipped and len(shared) >= 0.5 * len(q_stems):
                 return c
         return None

@@ -1,0 +1,70 @@
+"""The extractive composer's rules, on real passages from the demo corpus (hash embedder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import rag
+from rag.compose import ExtractiveComposer, key_names, question_type
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many missiles were fired?", "number"),
+        ("How long has the war lasted?", "number"),
+        ("How much does a Tomahawk missile cost?", "money"),
+        ("On what date did the strike happen?", "exact_date"),
+        ("When did the strike happen?", "date"),
+        ("Who wrote the piece?", "person"),
+        ("Why won't Russia drop Assad?", "why"),
+        ("How does Russia use Syria at home?", "how"),
+        ("What did Mattis say?", "other"),
+    ],
+)
+def test_question_types(question: str, kind: str) -> None:
+    assert question_type(question) == kind
+
+
+def test_key_names_skip_nationalities_and_source_clauses() -> None:
+    assert key_names("What did the American envoy tell Lavrov?") == ["lavrov"]
+    assert key_names("Under what terms would Moscow reopen it?") == ["moscow"]
+    assert key_names("How long had it lasted, according to the AP analysis?") == []
+
+
+@pytest.fixture(scope="module")
+def qa(hash_index: Path):  # noqa: ANN201
+    return rag.load(hash_index, embedding_model="hash")
+
+
+def test_false_premise_is_answered_with_the_contradicting_sentence(qa) -> None:  # noqa: ANN001
+    ans = qa.ask("Why did Putin agree to abandon Assad?")
+    assert ans.abstained
+    assert ans.text.startswith("The indexed articles don't support the premise")
+    assert any("will not abandon Assad" in c.quote for c in ans.citations)
+
+
+def test_an_imperative_is_not_a_contradiction(qa) -> None:  # noqa: ANN001
+    ans = qa.ask("Why did the US notify Russia before launching the missiles?")
+    assert "premise" not in ans.text
+
+
+def test_number_questions_are_answered_with_numbers(qa) -> None:  # noqa: ANN001
+    ans = qa.ask("How many Tomahawk cruise missiles did the US warships launch?")
+    assert not ans.abstained
+    assert all(any(ch.isdigit() for ch in c.quote) for c in ans.citations)
+
+
+def test_questions_about_both_articles_cite_both(qa) -> None:  # noqa: ANN001
+    ans = qa.ask("What do the two articles say about Russia's support for Assad?")
+    assert {c.doc_id for c in ans.citations} == {"russia-assad-ap.md",
+                                                 "russia-syria-stance-fpb.md"}
+
+
+def test_arguments_are_validated() -> None:
+    with pytest.raises(ValueError, match="max_sentences must be > 0, got 0"):
+        ExtractiveComposer(None, max_sentences=0)
+    with pytest.raises(ValueError, match="embed_budget must be > 0"):
+        ExtractiveComposer(None, embed_budget=0)
