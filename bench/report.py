@@ -25,20 +25,15 @@ def experiments(res: dict[str, Any]) -> str:
                          f"{r['raw']:.1f} |")
         lines += [
             f"| torch raw encode, batch 32 (again) | {e['raw_bs32_chunks_per_s']:.1f} |",
-            f"| torch rag pipeline embed (as is), batch 32 | "
+            f"| torch rag pipeline embed (length-sorted batches), batch 32 | "
             f"{e['pipeline_bs32_chunks_per_s']:.1f} |",
-            f"| torch rag pipeline, length-sorted batches (proposal) | "
-            f"{e['pipeline_sorted_bs32_chunks_per_s']:.1f} |",
-            f"| torch whole list length-sorted (proposal + global sort) | "
-            f"{e['sorted_whole_list_bs32_chunks_per_s']:.1f} |",
             f"| torch rag pipeline (as is), measured last | "
             f"{e['torch_again_pipeline_bs32_chunks_per_s']:.1f} |",
         ]
         for kind in ("fp32", "int8"):
             o = e[f"onnx_{kind}"]
             lines.append(
-                f"| ONNX {kind} pipeline (as is / sorted) | {o['pipeline_chunks_per_s']:.1f} / "
-                f"{o['pipeline_sorted_chunks_per_s']:.1f} (cos vs torch "
+                f"| ONNX {kind} pipeline | {o['pipeline_chunks_per_s']:.1f} (cos vs torch "
                 f"{o['mean_cosine_vs_torch']:.4f}, {o['file_mb']:.0f} MB) |")
         lines.append("")
     for key in ("onnx_index_fp32", "onnx_index_int8"):
@@ -47,7 +42,7 @@ def experiments(res: dict[str, Any]) -> str:
             continue
         q, a = o["quality"], o["ask"]["latency_ms"]
         lines += [
-            f"ONNX {o['kind']} full index (sorted batches={o['sorted']}): {o['embedded']} chunks "
+            f"ONNX {o['kind']} full index: {o['embedded']} chunks "
             f"in {o['seconds']:.0f} s = {o['chunks_per_s']:.1f} chunks/s; query embed p50 "
             f"{o['query_embed_ms_p50']:.1f} ms.", "",
             "| mode | R@1 | R@5 | R@10 | MRR |", "|---|---|---|---|---|",

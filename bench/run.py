@@ -124,23 +124,6 @@ def pipeline_encode(embedder: Any, texts: Sequence[str], batch_size: int) -> np.
     return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
 
 
-def sorted_embed(
-    self: Any, texts: Sequence[str], batch_size: int = 32, progress: Any = None
-) -> np.ndarray:
-    """Proposed ``Embedder.embed``: batches of similar length (less padding), same output."""
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be > 0, got {batch_size}")
-    out = np.zeros((len(texts), self.dim), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    for i in range(0, len(order), batch_size):
-        idx = order[i : i + batch_size]
-        out[idx] = np.asarray(self.embed_batch([texts[j] for j in idx]), dtype=np.float32)
-        if progress:
-            progress(len(idx))
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return out
-
-
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     t = time.perf_counter()
     r = fn()
@@ -387,15 +370,8 @@ def phase_embed_experiments(p: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(res["torch_threads_default"])
     res["torch_batch_threads_chunks_per_s"] = rows
 
-    from rag.embed import Embedder
-
-    orig = Embedder.embed
-    Embedder.embed = sorted_embed  # type: ignore[method-assign]
-    res["pipeline_sorted_bs32_chunks_per_s"] = rate(lambda: pipeline_encode(emb, texts, 32))
-    sorted_all = rate(lambda: emb.embed(texts, batch_size=32))
-    Embedder.embed = orig  # type: ignore[method-assign]
+    # Embedder.embed batches texts sorted by length (adopted after this experiment showed it).
     res["pipeline_bs32_chunks_per_s"] = rate(lambda: pipeline_encode(emb, texts, 32))
-    res["sorted_whole_list_bs32_chunks_per_s"] = sorted_all
     res["raw_bs32_chunks_per_s"] = rate(lambda: raw_encode(emb, texts, 32))
 
     models, export_s = timed(lambda: export_onnx(OUT / "models" / "minilm-onnx"))
@@ -405,12 +381,8 @@ def phase_embed_experiments(p: dict[str, Any]) -> dict[str, Any]:
         oe = OnnxEmbedder(mdir, models[kind], f"{p['model']}+onnx-{kind}")
         vecs = oe.embed(texts[:64])
         cos = float(np.mean(np.sum(vecs * base_vecs[:64], axis=1)))
-        unsorted = rate(lambda oe=oe: pipeline_encode(oe, texts, 32))
-        Embedder.embed = sorted_embed  # type: ignore[method-assign]
-        srt = rate(lambda oe=oe: pipeline_encode(oe, texts, 32))
-        Embedder.embed = orig  # type: ignore[method-assign]
-        res[f"onnx_{kind}"] = {"pipeline_chunks_per_s": unsorted,
-                               "pipeline_sorted_chunks_per_s": srt,
+        res[f"onnx_{kind}"] = {"pipeline_chunks_per_s": rate(
+                                   lambda oe=oe: pipeline_encode(oe, texts, 32)),
                                "mean_cosine_vs_torch": cos,
                                "file_mb": models[kind].stat().st_size / 2**20}
     res["torch_again_pipeline_bs32_chunks_per_s"] = rate(lambda: pipeline_encode(emb, texts, 32))
@@ -422,14 +394,11 @@ def phase_onnx_index(p: dict[str, Any]) -> dict[str, Any]:
     """Build a full index with the int8 ONNX embedder; recall vs the torch index."""
     import rag
     from bench.onnx_embed import OnnxEmbedder, export_onnx
-    from rag.embed import Embedder
     from rag.store import Store
 
     models = export_onnx(OUT / "models" / "minilm-onnx")
     oe = OnnxEmbedder(OUT / "models" / "minilm-onnx", models[p["kind"]],
                       f"all-MiniLM-L6-v2+onnx-{p['kind']}")
-    if p.get("sorted"):
-        Embedder.embed = sorted_embed  # type: ignore[method-assign]
     index = Path(p["index"])
     shutil.rmtree(index, ignore_errors=True)
     stats, secs = timed(lambda: rag.build_index(p["corpus"], index, embedder=oe,
@@ -444,7 +413,7 @@ def phase_onnx_index(p: dict[str, Any]) -> dict[str, Any]:
 
     qa = QA(store, Settings(index_dir=index, embedding_model=oe.name), embedder=oe)
     asks = ask_latency(qa, [question_of(a) for a in pick(articles, p.get("questions", 100))])
-    return {"ask": asks, "kind": p["kind"], "sorted": bool(p.get("sorted")),
+    return {"ask": asks, "kind": p["kind"],
             "embedded": stats.embedded,
             "seconds": secs, "chunks_per_s": stats.embedded / secs, "quality": qual,
             "query_embed_ms_p50": 1000 * pct(lat, 50), "peak_rss_mb": maxrss_mb()}
@@ -526,7 +495,7 @@ def run_benchmark(
         for kind in ("int8",):
             log(f"ONNX {kind} full index + recall ...")
             res[f"onnx_index_{kind}"] = run_phase("onnx_index", {
-                **common, "kind": kind, "sorted": True, "index": str(cache / f"index-{kind}"),
+                **common, "kind": kind, "index": str(cache / f"index-{kind}"),
                 "quality_n": min(quality_n, n)})
             save()
     res["targets"] = check_targets(res)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _index(settings: Settings, rebuild: bool) -> int:
+def tqdm_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """Progress bars on stderr for ``build_index(progress=...)``, and a function closing them."""
     from tqdm import tqdm
-
-    from .index import build_index
 
     bars: dict[str, Any] = {}
     labels = {"scan": "hashing files", "read": "reading", "embed": "embedding chunks"}
@@ -120,9 +120,22 @@ def _index(settings: Settings, rebuild: bool) -> int:
         bar = bars.get(stage)
         if bar is None:
             bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="",
-                                     leave=stage == "embed", file=sys.stderr)
+                                     file=sys.stderr)
         bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
 
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return progress, close
+
+
+def _index(settings: Settings, rebuild: bool) -> int:
+    from .index import build_index
+
+    progress, close = tqdm_progress()
     try:
         stats = build_index(
             settings.corpus_dir, settings.index_dir,
@@ -131,8 +144,7 @@ def _index(settings: Settings, rebuild: bool) -> int:
             rebuild=rebuild, progress=progress,
         )
     finally:
-        for bar in bars.values():
-            bar.close()
+        close()
     for doc_id, reason in stats.skipped:
         print(f"skipped {doc_id}: {reason}", file=sys.stderr)
     print(f"index {settings.index_dir}: {stats.summary()}")

@@ -381,10 +381,10 @@ class Writer:
             _fsync(self.tmp / name)
         final = self.index_dir / f"gen-{self.number:06d}"
         os.replace(self.tmp, final)
-        _fsync_dir(self.index_dir)
+        _fsync(self.index_dir)
         _write_durable(self.index_dir / (CURRENT + ".tmp"), final.name + "\n")
         os.replace(self.index_dir / (CURRENT + ".tmp"), self.index_dir / CURRENT)
-        _fsync_dir(self.index_dir)
+        _fsync(self.index_dir)
         cleanup(self.index_dir, keep=2)
         return final
 
@@ -428,14 +428,6 @@ def _write_durable(path: Path, text: str) -> None:
 
 
 def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -42,6 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships with t
 import gradio as gr  # noqa: E402 - the environment above must be set first
 
 from .chain import QA, load  # noqa: E402
+from .cli import tqdm_progress  # noqa: E402
 from .errors import RagError  # noqa: E402
 from .followup import condense  # noqa: E402
 from .index import BuildStats, build_index  # noqa: E402
@@ -630,28 +631,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _tqdm_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    from tqdm import tqdm
-
-    bars: dict[str, Any] = {}
-    labels = {"scan": "hashing files", "read": "reading", "embed": "embedding chunks"}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="",
-                                     file=sys.stderr)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    def close() -> None:
-        for bar in bars.values():
-            bar.close()
-
-    return progress, close
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--"]:  # `rag serve -- --port 8000` passes the separator through
@@ -666,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend = Backend(settings)
         print(f"rag: loading the index {settings.index_dir} (corpus {settings.corpus_dir})…",
               file=sys.stderr, flush=True)
-        progress, close = _tqdm_progress()
+        progress, close = tqdm_progress()
         try:
             stats = backend.start(progress)
         finally:
