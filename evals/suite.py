@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class CaseResult:
     metrics: dict[str, float | None] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    dropped: int = 0  # sentences verification removed from the draft
 
 
 def norm(text: str) -> str:
@@ -110,8 +112,8 @@ def answer_sentences(text: str) -> list[tuple[str, list[int]]]:
 
 def score_case(case: Case, answer: Any, scorer: Any, k: int) -> CaseResult:
     """Metrics of one answered case (``answer`` is a ``rag.Answer``)."""
-    res = CaseResult(case, answer.text, answer.abstained,
-                     [c for c in answer.to_dict()["citations"]])
+    res = CaseResult(case, answer.text, answer.abstained, answer.to_dict()["citations"],
+                     dropped=len(answer.dropped))
     m: dict[str, float | None] = {}
     passages = [norm(p.text) for p in answer.passages[:k]]
     if case.evidence:
@@ -201,8 +203,6 @@ def check_thresholds(metrics: dict[str, Any], thresholds: dict[str, Any]) -> lis
 def run_cases(
     qa: Any, cases: list[Case], scorer: Any, k: int, tick: Callable[[], None] | None = None
 ) -> list[CaseResult]:
-    import time
-
     results = []
     for case in cases:
         t = time.perf_counter()

@@ -94,6 +94,7 @@ class _Cand:
     lex: float = 0.0
     match: float = 0.0  # plain similarity to the question, before question-type adjustments
     score: float = 0.0
+    stems: frozenset[str] = frozenset()  # content-word stems, computed once in _score
 
 
 def question_type(question: str) -> str:
@@ -201,6 +202,7 @@ class ExtractiveComposer:
         relative_cut: float = 0.72,
         max_candidates: int = 40,
         embed_budget: int = 32,
+        min_sentences: int = 2,
     ) -> None:
         if max_sentences <= 0:
             raise ValueError(f"max_sentences must be > 0, got {max_sentences}")
@@ -208,6 +210,7 @@ class ExtractiveComposer:
             raise ValueError(f"relative_cut must be in (0, 1], got {relative_cut}")
         self.embedder = embedder
         self.max_sentences = max_sentences
+        self.min_sentences = min_sentences
         self.min_relevance = min_relevance
         self.relative_cut = relative_cut
         self.max_candidates = max_candidates
@@ -234,14 +237,7 @@ class ExtractiveComposer:
             return Composition(abstained=True, reason="no passages")
         qtype = question_type(question)
         names = key_names(question)
-        passage_words = set()
-        for p in passages:
-            passage_words.update(words(p.text))
-            for meta in (p.title, p.outlet or ""):
-                passage_words.update(words(meta))
-                passage_words.add(_initials(meta))
-        missing = [n for n in names if n not in passage_words and stem(n) not in
-                   {stem(w) for w in passage_words}]
+        missing = _missing_names(names, passages)
         self._score(question, cands, query_vector, qtype)
         best = max(c.score for c in cands)
         if missing:
@@ -261,9 +257,8 @@ class ExtractiveComposer:
                 sentences=self._order([conflict]), abstained=True, premise_conflict=True,
                 reason="the passages contradict the question's premise",
             )
-        if _MULTI_DOC.search(question):
-            ranked = self._one_per_document(ranked, best) + ranked
-        chosen = self._select(ranked, best)
+        forced = self._one_per_document(ranked, best) if _MULTI_DOC.search(question) else []
+        chosen = self._select(ranked, best, forced)
         chosen = self._add_context(chosen, cands, best)
         return Composition(sentences=self._order(chosen))
 
@@ -295,30 +290,37 @@ class ExtractiveComposer:
         return out
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
+        """Sentence vectors through a bounded cache shared by concurrent questions: the
+        result is assembled from a local dict, so another thread's eviction cannot bite."""
         assert self.embedder is not None
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        found: dict[str, np.ndarray] = {}
+        todo: list[str] = []
+        for t in dict.fromkeys(texts):
+            v = self._cache.get(t)
+            if v is None:
+                todo.append(t)
+            else:
+                found[t] = v
         if todo:
             for t, v in zip(todo, self.embedder.embed(todo), strict=True):
-                self._cache[t] = v
+                found[t] = self._cache[t] = v
             while len(self._cache) > 20000:
                 self._cache.popitem(last=False)
-        return np.stack([self._cache[t] for t in texts])
+        return np.stack([found[t] for t in texts])
 
     def _score(
         self, question: str, cands: list[_Cand], qv: np.ndarray | None, qtype: str
     ) -> None:
         q_stems = set(content_stems(question))
         df: dict[str, int] = {}
-        stems_of = []
         for c in cands:
-            st = set(content_stems(c.text))
-            stems_of.append(st)
-            for w in st:
+            c.stems = frozenset(content_stems(c.text))
+            for w in c.stems:
                 df[w] = df.get(w, 0) + 1
         n = len(cands)
         idf = {w: math.log(1 + n / (1 + df.get(w, 0))) + 0.1 for w in q_stems}
         total = sum(idf.values()) or 1.0
-        lexes = [sum(idf[w] for w in q_stems & st) / total for st in stems_of]
+        lexes = [sum(idf[w] for w in q_stems & c.stems) / total for c in cands]
         sims = np.zeros(n)
         if self.embedder is not None:
             if qv is None:
@@ -331,9 +333,9 @@ class ExtractiveComposer:
         why = qtype in ("why", "how")
         # For why/how, word overlap with the question mostly marks a restatement of it.
         w_sim, w_lex = (0.8, 0.2) if why else (0.6, 0.4)
-        for c, st, sim in zip(cands, stems_of, sims, strict=True):
+        for c, lex, sim in zip(cands, lexes, sims, strict=True):
             c.sim = float(max(sim, 0.0))
-            c.lex = sum(idf[w] for w in q_stems & st) / total
+            c.lex = lex
             n_words = len(words(c.text))
             usable = n_words >= 6 and c.text.rstrip()[-1:] in ".!?\"”’)'"
             c.match = 0.6 * c.sim + 0.4 * c.lex if self.embedder is not None else c.lex
@@ -372,7 +374,7 @@ class ExtractiveComposer:
         for c in ranked[:3]:
             if c.match < max(self.min_relevance, top * 0.85):
                 break
-            shared = q_stems & set(content_stems(c.text))
+            shared = q_stems & c.stems
             # An imperative ("Don't launch any more strikes") states no fact to contradict.
             statement = _IMPERATIVE.sub(" ", c.text)
             flipped = negated(statement)[1].keys() & q_stems
@@ -388,24 +390,23 @@ class ExtractiveComposer:
                 firsts[c.doc_id] = c
         return list(firsts.values())
 
-    def _select(self, ranked: list[_Cand], best: float) -> list[_Cand]:
-        chosen: list[_Cand] = []
+    def _select(
+        self, ranked: list[_Cand], best: float, forced: list[_Cand] | None = None
+    ) -> list[_Cand]:
+        """``forced`` first (whatever their score), then the best non-redundant sentences
+        above the cut, up to ``max_sentences``; the top ``min_sentences`` ranked ones are
+        exempt from the cut, so an answer has two sentences when two are relevant at all."""
+        chosen: list[_Cand] = list(forced or [])[: self.max_sentences]
         floor = max(self.min_relevance, best * self.relative_cut)
         for i, c in enumerate(ranked):
-            if len(chosen) >= self.max_sentences:
+            if len(chosen) >= self.max_sentences or (c.score < floor and i >= self.min_sentences):
                 break
-            if c in chosen:
-                continue
-            if c.score < floor and i >= len({x.doc_id for x in ranked}):
-                break
-            if any(_redundant(c, d) for d in chosen):
-                continue
-            chosen.append(c)
+            if c not in chosen and not any(_redundant(c, d) for d in chosen):
+                chosen.append(c)
         return chosen
 
     def _add_context(self, chosen: list[_Cand], cands: list[_Cand], best: float) -> list[_Cand]:
         """Bring in the sentence before one that starts with 'It'/'But'... when it is relevant."""
-        by_pos = {(c.doc_id, c.order): c for c in cands}
         ordered = sorted(cands, key=lambda c: (c.doc_id, c.order))
         prev_of = {
             (b.doc_id, b.order): a for a, b in zip(ordered, ordered[1:], strict=False)
@@ -421,7 +422,6 @@ class ExtractiveComposer:
                 and _DEPENDENT_START.match(c.text)
                 and prev not in out
                 and prev.score >= best * 0.5
-                and (prev.doc_id, prev.order) in by_pos
             ):
                 out.append(prev)
         return out
@@ -435,7 +435,20 @@ class ExtractiveComposer:
 
 
 def _redundant(a: _Cand, b: _Cand) -> bool:
-    sa, sb = set(content_stems(a.text)), set(content_stems(b.text))
-    if not sa or not sb:
+    if not a.stems or not b.stems:
         return False
-    return len(sa & sb) / min(len(sa), len(sb)) > 0.7
+    return len(a.stems & b.stems) / min(len(a.stems), len(b.stems)) > 0.7
+
+
+def _missing_names(names: list[str], passages: Sequence[Passage]) -> list[str]:
+    """Names of the question found in no passage text, title or outlet (or its initials)."""
+    if not names:
+        return []
+    seen: set[str] = set()
+    for p in passages:
+        seen.update(words(p.text))
+        for meta in (p.title, p.outlet or ""):
+            seen.update(words(meta))
+            seen.add(_initials(meta))
+    stems = {stem(w) for w in seen}
+    return [n for n in names if n not in seen and stem(n) not in stems]

@@ -37,7 +37,14 @@ from .embed import Embedder, get_embedder
 from .errors import CorpusError, IndexMismatchError, RagError
 from .ingest import CLEANER_VERSION, doc_id_for, file_hash, iter_corpus, load_document
 from .settings import DEFAULT_MODEL
-from .store import Writer, current_generation, read_manifest, stale_builds, text_hash
+from .store import (
+    Writer,
+    current_generation,
+    document_hashes,
+    read_manifest,
+    stale_builds,
+    text_hash,
+)
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -115,7 +122,8 @@ def build_index(
     stats = BuildStats()
     with _build_lock(index_dir):
         base, reuse_docs = _base_generation(index_dir, embedder.name, chunker, rebuild)
-        old = _old_documents(base) if base is not None else {}
+        # doc_id -> (source_hash, text_hash) in the base; the new generation starts as its copy
+        old = document_hashes(base) if base is not None else {}
         raw: dict[str, tuple[Path, bytes]] = {}
         for n, path in enumerate(files, 1):
             doc_id = doc_id_for(path, corpus_dir)
@@ -146,8 +154,7 @@ def build_index(
                     got = writer.harvest(stale / "store.sqlite")
                     if got:
                         log.info("recovered %d embeddings from interrupted build %s", got, stale)
-            existing = writer.document_hashes()
-            texts_seen = {th: d for d, (_, th) in existing.items() if d not in todo}
+            texts_seen = {th: d for d, (_, th) in old.items() if d not in todo}
             parsed: list[tuple[Document, list[Chunk]]] = []
             for n, doc_id in enumerate(todo, 1):
                 path, data = raw[doc_id]
@@ -156,7 +163,7 @@ def build_index(
                 except RagError as exc:
                     stats.skipped.append((doc_id, str(exc)))
                     log.warning("skipping %s", exc)
-                    if doc_id in existing:
+                    if doc_id in old:
                         stats.unchanged += 1  # keep the version indexed before
                     continue
                 th = text_hash(doc.text)
@@ -164,7 +171,7 @@ def build_index(
                     reason = f"same text as {texts_seen[th]}; indexed once"
                     stats.skipped.append((doc_id, reason))
                     log.warning("skipping %s: %s", doc_id, reason)
-                    if doc_id in existing:
+                    if doc_id in old:
                         removed.append(doc_id)
                     continue
                 texts_seen[th] = doc_id
@@ -178,7 +185,7 @@ def build_index(
                 writer.remove_document(doc_id)
                 stats.removed += 1
             for doc, chunks in parsed:
-                if doc.doc_id in existing:
+                if doc.doc_id in old:
                     writer.remove_document(doc.doc_id)
                     stats.replaced += 1
                 else:
@@ -190,7 +197,7 @@ def build_index(
                 "chunker": chunker,
                 "cleaner_version": CLEANER_VERSION,
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "n_documents": len(writer.document_hashes()),
+                "n_documents": writer.document_count(),
             }
             final = writer.commit(manifest, embedder.dim)
         except Exception:
@@ -230,17 +237,6 @@ def _base_generation(
         and not rebuild
     )
     return gen, same  # other chunker: re-chunk everything, but reuse cached vectors
-
-
-def _old_documents(gen: Path) -> dict[str, tuple[str, str]]:
-    from .store import DB, connect
-
-    conn = connect(gen / DB, readonly=True)
-    try:
-        rows = conn.execute("SELECT doc_id, source_hash, text_hash FROM documents")
-        return {r[0]: (r[1], r[2]) for r in rows}
-    finally:
-        conn.close()
 
 
 def _embed_missing(

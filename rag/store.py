@@ -267,10 +267,8 @@ class Writer:
         self.conn.commit()
         self.embedding_model = embedding_model
 
-    def document_hashes(self) -> dict[str, tuple[str, str]]:
-        """doc_id -> (source_hash, text_hash) of the documents in this generation."""
-        rows = self.conn.execute("SELECT doc_id, source_hash, text_hash FROM documents")
-        return {r[0]: (r[1], r[2]) for r in rows}
+    def document_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM documents").fetchone()[0])
 
     # -- embeddings cache --------------------------------------------------------------
     def cached_hashes(self, hashes: Iterable[str]) -> set[str]:
@@ -393,6 +391,16 @@ class Writer:
             self.conn.close()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def document_hashes(gen: Path) -> dict[str, tuple[str, str]]:
+    """doc_id -> (source_hash, text_hash) of the documents in generation ``gen``."""
+    conn = connect(gen / DB, readonly=True)
+    try:
+        rows = conn.execute("SELECT doc_id, source_hash, text_hash FROM documents")
+        return {r[0]: (r[1], r[2]) for r in rows}
+    finally:
+        conn.close()
 
 
 def _next_number(index_dir: Path) -> int:
