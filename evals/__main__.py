@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evals.claims import CLAIMS
 from evals.suite import CASES, THRESHOLDS, aggregate, check_thresholds, load_cases, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", dest="model", help="chat model name or GGUF path for --generator")
     p.add_argument("-k", "--top-k", type=int, dest="top_k")
     p.add_argument("--scorer-pairs", type=int, default=300,
-                   help="news pairs for the scorer's balanced accuracy (0 to skip)")
+                   help="held-apart news pairs for the checker's balanced accuracy (0 to skip)")
+    p.add_argument("--claims", type=Path, default=CLAIMS,
+                   help="labelled claim set for the checker (see evals/CLAIMS.md)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import rag
     from rag.errors import RagError
+    from rag.lexical import LexicalScorer
     from rag.settings import Settings
     from rag.verify import SupportScorer
 
@@ -61,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
         bar = tqdm(total=len(cases), desc="eval cases", disable=args.no_progress,
                    file=sys.stderr)
-        results = run_cases(qa, cases, scorer, settings.top_k, tick=lambda: bar.update(1))
+        results = run_cases(qa, cases, scorer, settings.top_k, tick=lambda: bar.update(1),
+                            lexical=LexicalScorer())
         bar.close()
     except (RagError, ValueError, OSError) as exc:
         print(f"evals: error: {exc}", file=sys.stderr)
@@ -72,18 +77,27 @@ def main(argv: list[str] | None = None) -> int:
         from evals.scorer_report import DEFAULT_DATA, scorer_balanced_accuracy
 
         if Path(DEFAULT_DATA).exists():
-            print("scoring the support scorer on held-apart news pairs...", file=sys.stderr)
+            print("judging the checker on held-apart news pairs...", file=sys.stderr)
             scorer_info = scorer_balanced_accuracy(n_pairs=args.scorer_pairs, scorer=scorer)
-            metrics["faithfulness_scorer_balanced_accuracy"] = scorer_info["balanced_accuracy"]
+            metrics["checker_news_balanced_accuracy"] = scorer_info["balanced_accuracy"]
         else:
-            print(f"warning: {DEFAULT_DATA} not found; scorer accuracy not measured",
+            print(f"warning: {DEFAULT_DATA} not found; checker accuracy not measured",
                   file=sys.stderr)
-            metrics["faithfulness_scorer_balanced_accuracy"] = None
+            metrics["checker_news_balanced_accuracy"] = None
+    claims: dict[str, Any] = {}
+    if args.claims:
+        from evals.claims import evaluate_claims
+
+        print("judging the checker on the labelled claim set...", file=sys.stderr)
+        claims = evaluate_claims(scorer, args.claims, settings.corpus_dir)
+        metrics["claims_balanced_accuracy"] = claims["balanced_accuracy"]
+        metrics["claims_min_kind_balanced_accuracy"] = claims["min_kind_balanced_accuracy"]
     thresholds = json.loads(args.thresholds.read_text())
     problems = check_thresholds(metrics, thresholds)
     report = {
         "metrics": metrics,
         "scorer": scorer_info,
+        "claims": claims,
         "config": {
             "cases": str(args.cases), "corpus": str(settings.corpus_dir),
             "embedding_model": settings.embedding_model, "generator": settings.generator,
@@ -102,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    md = markdown(metrics, results, problems)
+    md = markdown(metrics, results, problems, thresholds, claims)
     args.out.with_suffix(".md").write_text(md)
     print(md.split("## Failing cases")[0])
     print(f"report: {args.out} and {args.out.with_suffix('.md')}")

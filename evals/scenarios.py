@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.scenario or list(SCENARIOS), args.index, args.corpus)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
-    keys = ["citation_support", "citation_precision", "uncited_sentence_rate",
+    keys = ["citation_support_agreement", "citation_precision_agreement", "uncited_sentence_rate",
             "key_point_coverage", "abstention_recall", "abstention_false_rate",
             "dropped_sentences_first_20"]
     print("| scenario | " + " | ".join(keys) + " |")

@@ -6,36 +6,32 @@ supports every one of its sentences against the whole article; the faithful summ
 accepted and the falsified one flagged. ``scorer_balanced_accuracy`` reports the mean of the
 two rates on the reporting split.
 
-Pairs are split by a hash of their id, so the split never depends on file order or on ``n``:
-about 30% of ids form the ``report`` split, the rest the ``calibration`` split used by
-``evals.calibrate_scorer``. Neither script ever reads the other's pairs.
+Pairs are split by a hash of their id (``rag.train.news.split_of``): ~30% of ids form the
+``report`` split read here, ~15% the ``calibration`` split that fits thresholds, the rest the
+``train`` split the support model learns from. The report split never feeds training or
+tuning.
 
 It leaves out sentence-level metrics on the pipeline's own answers (that is the eval suite's
 citation support/precision) and any download: the file must already be there.
 
->>> split_of("cnndm-00000"), split_of("cnndm-00003")
+>>> split_of("cnndm-00012"), split_of("cnndm-00003")
 ('calibration', 'report')
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from rag.embed import Embedder
-from rag.text import split_sentences
-from rag.verify import SupportScorer
+from rag.train.news import DEFAULT_DATA, SPLITS, read_articles, split_of
 
-DATA_FILE = "news-cnn-dm-10k.jsonl.gz"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / DATA_FILE
-SPLITS = ("calibration", "report")
-REPORT_SHARE = 30  # percent of ids in the reporting split
+__all__ = ["DEFAULT_DATA", "Pair", "balanced_accuracy", "load_pairs", "scorer_balanced_accuracy",
+           "split_of"]
+
 DEFAULT_REPORT_PAIRS = 300
 
 
@@ -47,40 +43,12 @@ class Pair:
     hallucinated: list[str]  # sentences of the falsified summary
 
 
-def split_of(pair_id: str) -> str:
-    """``"report"`` for ~30% of ids (by SHA-256 of the id), ``"calibration"`` for the rest."""
-    h = int.from_bytes(hashlib.sha256(pair_id.encode()).digest()[:8], "big")
-    return "report" if h % 100 < REPORT_SHARE else "calibration"
-
-
-def sentences(text: str) -> list[str]:
-    return [text[s:e] for s, e in split_sentences(text)]
-
-
 def load_pairs(
     path: str | Path = DEFAULT_DATA, split: str = "report", n_pairs: int | None = None
 ) -> Iterator[Pair]:
     """The first ``n_pairs`` pairs of ``split`` in file order (all of them for ``None``)."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found (see /work/shared/data/README.md)")
-    taken = 0
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            if n_pairs is not None and taken >= n_pairs:
-                return
-            row = json.loads(line)
-            if split_of(row["id"]) != split:
-                continue
-            taken += 1
-            yield Pair(
-                id=row["id"],
-                article=row["text"],
-                right=sentences(row["right_summary"]),
-                hallucinated=sentences(row["hallucinated_summary"]),
-            )
+    for a in read_articles(path, split, n_pairs):
+        yield Pair(a.id, a.text, list(a.right), list(a.hallucinated))
 
 
 def balanced_accuracy(accepted_right: list[bool], accepted_hallucinated: list[bool]) -> dict:
@@ -98,17 +66,19 @@ def scorer_balanced_accuracy(
     path: str | Path = DEFAULT_DATA,
     n_pairs: int = DEFAULT_REPORT_PAIRS,
     split: str = "report",
-    embedder: Embedder | None = None,
-    scorer: SupportScorer | None = None,
+    scorer: Any = None,
 ) -> dict:
     """Summary-level balanced accuracy of the support scorer on ``n_pairs`` pairs of ``split``.
 
     Returns ``balanced_accuracy`` (what the eval suite reports as
     ``faithfulness_scorer_balanced_accuracy``), the two rates, counts, the scorer model used
-    and the run time. About 15-25 s for the default 300 pairs without an embedder.
+    and the run time. ``scorer`` defaults to the live checker (``rag.verify.SupportScorer``).
     """
     t0 = time.perf_counter()
-    scorer = scorer or SupportScorer(embedder=embedder)
+    if scorer is None:
+        from rag.verify import SupportScorer
+
+        scorer = SupportScorer()
     acc_right, acc_hall = [], []
     n_sentences = 0
     for pair in load_pairs(path, split, n_pairs):
@@ -135,11 +105,13 @@ if __name__ == "__main__":
     ap.add_argument("--data", default=str(DEFAULT_DATA))
     ap.add_argument("--pairs", type=int, default=DEFAULT_REPORT_PAIRS)
     ap.add_argument("--split", default="report", choices=SPLITS)
-    ap.add_argument("--embedder", default=None, help="e.g. all-MiniLM-L6-v2 (slow) or hash")
+    ap.add_argument("--lexical", action="store_true",
+                    help="judge with the word-overlap scorer instead of the trained model")
     args = ap.parse_args()
-    emb = None
-    if args.embedder:
-        from rag.embed import get_embedder
+    checker = None
+    if args.lexical:
+        from rag.lexical import LexicalScorer
 
-        emb = get_embedder(args.embedder)
-    print(json.dumps(scorer_balanced_accuracy(args.data, args.pairs, args.split, emb), indent=2))
+        checker = LexicalScorer()
+    print(json.dumps(scorer_balanced_accuracy(args.data, args.pairs, args.split, checker),
+                     indent=2))

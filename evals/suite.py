@@ -5,13 +5,19 @@ All metrics are offline and deterministic (no hosted judge):
 - retrieval: recall@k of the evidence quotes in the retrieved passages, and MRR of the first
   passage holding any evidence quote (answerable cases);
 - key-point coverage: share of a case's key points that the answer states (any phrasing);
-- citation support (ALCE citation recall): share of answer sentences that their cited passages
-  support; citation precision: share of citations that support their sentence on their own;
-  uncited sentence rate — all three judged by ``rag.verify.SupportScorer``, the scorer the live
-  pipeline uses;
+- citation support and precision *agreement*: share of answer sentences their cited passages
+  support, and of citations that support their sentence on their own, judged by the live
+  checker (``rag.verify.SupportScorer``) that already filtered the answer - so they measure
+  the checker's agreement with itself (1.0 by construction for kept sentences), not
+  faithfulness; uncited sentence rate;
+- independent measures: ``citation_support_lexical``, the same share judged by the
+  word-overlap scorer (``rag.lexical``, another method), and ``citation_evidence_precision``,
+  the share of citations of answerable cases that quote a human-labelled evidence sentence
+  (a lower bound: a relevant sentence the labels do not list counts as a miss);
 - abstention: recall on unanswerable and false-premise cases, false-abstention rate on
   answerable ones;
-- the support scorer's balanced accuracy on the held-apart half of the news pairs.
+- the checker's balanced accuracy on the held-apart news pairs and on the labelled claim set
+  (``evals.claims``; human labels, so independent of the checker).
 
 It does not build prompts or judge fluency.
 """
@@ -110,8 +116,11 @@ def answer_sentences(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
-def score_case(case: Case, answer: Any, scorer: Any, k: int) -> CaseResult:
-    """Metrics of one answered case (``answer`` is a ``rag.Answer``)."""
+def score_case(
+    case: Case, answer: Any, scorer: Any, k: int, lexical: Any = None
+) -> CaseResult:
+    """Metrics of one answered case (``answer`` is a ``rag.Answer``); ``lexical`` is the
+    independent word-overlap scorer (``rag.lexical.LexicalScorer``), if any."""
     res = CaseResult(case, answer.text, answer.abstained, answer.to_dict()["citations"],
                      dropped=len(answer.dropped))
     m: dict[str, float | None] = {}
@@ -140,7 +149,7 @@ def score_case(case: Case, answer: Any, scorer: Any, k: int) -> CaseResult:
         by_n = {c.n: c for c in answer.citations}
         chunk = {p.chunk_id: p.text for p in answer.passages}
         sents = answer_sentences(answer.text)
-        supported = precise = n_cites = uncited = 0
+        supported = precise = n_cites = uncited = lex_ok = 0
         for sentence, nums in sents:
             cites = [by_n[n] for n in nums if n in by_n]
             if not cites:
@@ -149,16 +158,25 @@ def score_case(case: Case, answer: Any, scorer: Any, k: int) -> CaseResult:
             texts = [chunk.get(c.chunk_id, c.quote) for c in cites]
             ok = scorer.score(sentence, "\n".join(texts)).supported
             supported += ok
+            if lexical is not None:
+                lex_ok += lexical.score(sentence, "\n".join(texts)).supported
             for t in texts:
                 n_cites += 1
                 precise += scorer.score(sentence, t).supported
             if not ok:
                 res.failures.append(f"unsupported sentence: {sentence[:80]!r}")
         if sents:
-            m["citation_support"] = supported / len(sents)
+            m["citation_support_agreement"] = supported / len(sents)
             m["uncited_sentence_rate"] = uncited / len(sents)
+            if lexical is not None:
+                m["citation_support_lexical"] = lex_ok / len(sents)
         if n_cites:
-            m["citation_precision"] = precise / n_cites
+            m["citation_precision_agreement"] = precise / n_cites
+        if case.answerable and answer.citations:
+            ev = [norm(e) for e in case.evidence]
+            quotes = [norm(c.quote) for c in answer.citations]
+            hits = [any(q in e or e in q for e in ev) for q in quotes]
+            m["citation_evidence_precision"] = sum(hits) / len(hits)
     res.metrics = m
     return res
 
@@ -174,8 +192,10 @@ def aggregate(results: list[CaseResult]) -> dict[str, float]:
         "n_answerable": len(answerable),
         "retrieval_recall_at_k": mean("retrieval_recall_at_k", answerable),
         "mrr": mean("mrr", answerable),
-        "citation_support": mean("citation_support", results),
-        "citation_precision": mean("citation_precision", results),
+        "citation_support_agreement": mean("citation_support_agreement", results),
+        "citation_precision_agreement": mean("citation_precision_agreement", results),
+        "citation_support_lexical": mean("citation_support_lexical", results),
+        "citation_evidence_precision": mean("citation_evidence_precision", answerable),
         "uncited_sentence_rate": mean("uncited_sentence_rate", results),
         "key_point_coverage": mean("key_point_coverage", answerable),
         "abstention_recall": mean("abstained_correctly", results),
@@ -201,13 +221,14 @@ def check_thresholds(metrics: dict[str, Any], thresholds: dict[str, Any]) -> lis
 
 
 def run_cases(
-    qa: Any, cases: list[Case], scorer: Any, k: int, tick: Callable[[], None] | None = None
+    qa: Any, cases: list[Case], scorer: Any, k: int, tick: Callable[[], None] | None = None,
+    lexical: Any = None,
 ) -> list[CaseResult]:
     results = []
     for case in cases:
         t = time.perf_counter()
         answer = qa.ask(case.question)
-        res = score_case(case, answer, scorer, k)
+        res = score_case(case, answer, scorer, k, lexical)
         res.seconds = round(time.perf_counter() - t, 3)
         results.append(res)
         if tick:
@@ -215,9 +236,49 @@ def run_cases(
     return results
 
 
-def markdown(metrics: dict[str, Any], results: list[CaseResult], problems: list[str]) -> str:
+AGREEMENT_NOTE = (
+    "`*_agreement` metrics are judged by the live checker that already filtered the answers: "
+    "they measure its agreement with itself, not faithfulness. Independent measures: "
+    "`citation_support_lexical` (another method), `citation_evidence_precision` and the "
+    "claim set (human labels)."
+)
+
+
+def target_rows(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list[str]:
+    """Markdown rows: metric, value, target, distance to the target (+ is better)."""
+    rows = []
+    for side, sign in (("min", 1), ("max", -1)):
+        for key, limit in thresholds.get(side, {}).items():
+            if key.startswith("_"):
+                continue
+            value = metrics.get(key)
+            if value is None:
+                rows.append(f"| {key} | – | {'≥' if sign > 0 else '≤'} {limit} | not measured |")
+                continue
+            dist = round(sign * (value - limit), 4)
+            state = "met" if dist >= 0 else "MISSED"
+            rows.append(f"| {key} | {value} | {'≥' if sign > 0 else '≤'} {limit} | "
+                        f"{dist:+} ({state}) |")
+    return rows
+
+
+def markdown(
+    metrics: dict[str, Any], results: list[CaseResult], problems: list[str],
+    thresholds: dict[str, Any] | None = None, claims: dict[str, Any] | None = None,
+) -> str:
     lines = ["# Eval report", "", "| metric | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in metrics.items() if not isinstance(v, dict)]
+    lines += ["", AGREEMENT_NOTE]
+    if thresholds:
+        lines += ["", "## Targets", "", "| metric | value | target | distance |",
+                  "| --- | --- | --- | --- |", *target_rows(metrics, thresholds)]
+    if claims:
+        lines += ["", f"## Claim set ({claims['n_claims']} labelled claims, checker "
+                  f"{claims['model']})", "", "| kind | claims | balanced accuracy | accuracy |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {k} | {v['n']} | {v['balanced_accuracy']} | {v['accuracy']} |"
+                  for k, v in claims["by_kind"].items()]
+        lines.append(f"| all | {claims['n_claims']} | {claims['balanced_accuracy']} | |")
     by_kind: dict[str, list[CaseResult]] = {}
     for r in results:
         by_kind.setdefault(r.case.kind, []).append(r)

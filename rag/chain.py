@@ -5,10 +5,12 @@ the first question) and returns a ``QA``. ``QA.ask`` runs retrieve -> compose ->
 
 1. retrieve the top passages (``rag.retrieve.HybridRetriever``);
 2. compose sentences with their sources (the extractive composer by default);
-3. check every sentence against the passage it cites with ``rag.verify.SupportScorer`` (the
-   same scorer the eval suite reports on) and drop what is not supported;
+3. check every sentence against the passage it cites with the trained support checker
+   (``rag.verify.SupportScorer``, the one the eval suite reports on) and drop what is not
+   supported;
 4. number the citations in order of appearance; each is an exact quote with offsets.
 
+``QA.check(text)`` checks any text against the corpus, sentence by sentence (``rag.check``).
 ``QA.chain`` is the same as a LangChain ``Runnable`` (``invoke`` returns an ``Answer``,
 ``stream`` yields growing ``Answer`` snapshots); ``QA.retriever`` is a LangChain retriever.
 
@@ -33,6 +35,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from . import prompts
+from .check import CheckReport, check_text
 from .compose import Composition, ExtractiveComposer
 from .embed import Embedder, get_embedder
 from .errors import IndexMismatchError, RagError
@@ -41,6 +44,7 @@ from .retrieve import HybridRetriever, LangChainRetriever
 from .settings import Settings
 from .store import DocInfo, Store, check_compatible
 from .types import Answer, Citation, Dropped, Passage
+from .verify import Checker
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,7 @@ class QA:
         self.generator = generator or ExtractiveGenerator()
         self._embedder = embedder
         self._checked_dim = False
-        self._scorer: Any = None
+        self._scorer: Checker | None = None
         self._composer: ExtractiveComposer | None = None
 
     # -- components, created lazily -------------------------------------------------
@@ -109,7 +113,8 @@ class QA:
         return self._composer
 
     @property
-    def scorer(self) -> Any:
+    def scorer(self) -> Checker:
+        """The support checker (the trained model; loaded on first use)."""
         if self._scorer is None:
             from .verify import SupportScorer
 
@@ -130,6 +135,12 @@ class QA:
     # -- answering ------------------------------------------------------------------
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         return self.hybrid.run(_check_question(question), top_k=top_k or self.settings.top_k)
+
+    def check(self, text: str, top_k: int | None = None) -> CheckReport:
+        """Check every sentence of ``text`` against the corpus (see ``rag.check``)."""
+        k = top_k or self.settings.top_k
+        hybrid = self.hybrid
+        return check_text(text, lambda s: hybrid.run(s, top_k=k), self.scorer)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Answer ``question``; every sentence of ``Answer.text`` ends with its ``[n]``."""
@@ -191,9 +202,12 @@ class QA:
         dropped: list[Dropped] = []
         parts: list[str] = [prompts.FALSE_PREMISE] if comp.premise_conflict else []
         t0 = time.perf_counter()
-        for sel in comp.sentences:
+        pairs = [(sel.text, passages[sel.passage].text) for sel in comp.sentences]
+        score_many = getattr(self.scorer, "score_many", None)
+        supports = (score_many(pairs) if score_many is not None
+                    else [self.scorer.score(a, b) for a, b in pairs])
+        for sel, support in zip(comp.sentences, supports, strict=True):
             p = passages[sel.passage]
-            support = self.scorer.score(sel.text, p.text)
             if not support.supported:
                 dropped.append(Dropped(sel.text, "; ".join(support.reasons) or "unsupported",
                                        support.score))

@@ -1,4 +1,4 @@
-"""The ``rag`` command line: ``rag index``, ``rag ask``, ``rag docs``, ``rag eval``, ``rag serve``.
+"""The ``rag`` command line: ``rag index``, ``ask``, ``check``, ``docs``, ``eval``, ``serve``.
 
 Settings come from ``RAG_*`` variables (see ``rag.settings``) and flags; flags win. Errors the
 user can fix print one line and exit 2; nothing heavy is imported before a command runs, so
@@ -53,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="model server URL ($OPENAI_BASE_URL / $OLLAMA_HOST)")
     ask.add_argument("--passages", action="store_true", help="also print the retrieved passages")
 
+    ck = sub.add_parser(
+        "check",
+        help="check a text against the corpus, sentence by sentence",
+        description="Check every sentence of a text (a draft, another model's answer) against "
+        "the indexed articles. Exit status: 0 when every sentence is supported, 1 when some "
+        "are not, 2 on bad input.",
+    )
+    ck.add_argument("file", help="text file to check, or - for standard input")
+    common(ck)
+    ck.add_argument("-k", "--top-k", type=int, dest="top_k",
+                    help="passages tried per sentence (default 5)")
+    ck.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+
     docs = sub.add_parser("docs", help="list the indexed documents")
     common(docs)
 
@@ -90,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             return _index(settings, args.rebuild)
         if args.command == "ask":
             return _ask(settings, args.question, args.json, args.passages)
+        if args.command == "check":
+            return _check(settings, args.file, args.json)
         if args.command == "docs":
             return _docs(settings)
         if args.command == "eval":
@@ -176,6 +191,45 @@ def _ask(settings: Settings, question: str, as_json: bool, show_passages: bool) 
             print(f"  {i}. {p.title} — {p.doc_id} (score {p.score:.3f})")
             print(f"     {snippet[:240]}{'…' if len(snippet) > 240 else ''}")
     return 0
+
+
+def _read_input(file: str) -> str:
+    if file == "-":
+        return sys.stdin.read()
+    path = Path(file)
+    if not path.is_file():
+        raise RagError(f"{file}: no such file; pass a text file, or - to read standard input")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RagError(f"{file} is not UTF-8 text; convert it (e.g. iconv -t utf-8)") from None
+
+
+def _check(settings: Settings, file: str, as_json: bool) -> int:
+    import json
+
+    from .chain import load
+
+    text = _read_input(file)
+    qa = load(settings.index_dir, settings)
+    report = qa.check(text)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for s in report.sentences:
+            mark = "supported  " if s.supported else "UNSUPPORTED"
+            print(f"{mark}  {' '.join(s.text.split())}")
+            c = s.citation
+            if c is not None:
+                label = "source" if s.supported else "closest"
+                where = c.title + (f" ({c.outlet})" if c.outlet else "")
+                print(f"    {label}: {where} — {c.doc_id}:{c.start}-{c.end}")
+                print(f"    “{' '.join(c.quote.split())}”")
+            if not s.supported:
+                print(f"    why: {s.reason}")
+        n = len(report.sentences)
+        print(f"\n{report.n_supported} of {n} sentence{'s' if n != 1 else ''} supported.")
+    return 0 if report.n_supported == len(report.sentences) else 1
 
 
 def _docs(settings: Settings) -> int:

@@ -361,7 +361,7 @@ class ExtractiveComposer:
         Assad" negates a content word of the question. Yes/no questions and questions that
         are negated themselves ask about polarity, so they are never flagged.
         """
-        from .verify import negated
+        from .lexical import negated
 
         q = question.strip().lower()
         if not re.match(r"^(why|how come)\b", q):

@@ -6,7 +6,7 @@ A draft is free text such as ``"Putin will not abandon Assad [1]. Moscow froze t
 1. parses it into sentences (``rag.text.split_sentences``) and the passage numbers each one
    cites; markers may be written ``[1]``, ``[1][2]``, ``[1, 2]``, ``[1-3]``, ``[Passage 1]``,
    before the full stop (``"... Assad [1]."``) or after it (``"... Assad. [1]"``);
-2. checks each sentence with ``rag.verify.SupportScorer``: first against the passages it
+2. checks each sentence with the support checker (``rag.verify``): first against the passages it
    cites, and when none of them supports it, against all passages (``scorer.best``), so a
    wrong citation number is re-pointed to the passage that really states the sentence;
    sentences no passage supports are dropped and recorded as ``rag.types.Dropped``;
@@ -47,6 +47,7 @@ from typing import Any
 from . import prompts
 from .text import split_sentences
 from .types import Answer, Citation, Dropped, Passage
+from .verify import Checker, Support
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Verified:
 
     sentence: DraftSentence
     passage: int | None
-    support: Any  # rag.verify.Support of the chosen (or best) passage
+    support: Support | None  # of the chosen (or best) passage
     repointed: bool = False
     reason: str = ""
 
@@ -204,15 +205,20 @@ def _tidy(sentence: str) -> str:
 
 
 def verify_sentence(
-    sentence: DraftSentence, passages: Sequence[Passage], scorer: Any
+    sentence: DraftSentence, passages: Sequence[Passage], scorer: Checker
 ) -> Verified:
-    """Check ``sentence`` against the passages it cites, then against all of them."""
+    """Check ``sentence`` against the passages it cites, then against all of them; the reason
+    of a dropped sentence names the passages that were tried."""
     texts = [p.text for p in passages]
     valid = [n - 1 for n in sentence.cited if 1 <= n <= len(passages)]
     invalid = [n for n in sentence.cited if not 1 <= n <= len(passages)]
     first: Any = None
     if valid:
-        results = [(i, scorer.score(sentence.text, texts[i])) for i in valid]
+        score_many = getattr(scorer, "score_many", None)
+        cited = [texts[i] for i in valid]
+        supports = (score_many([(sentence.text, t) for t in cited]) if score_many is not None
+                    else [scorer.score(sentence.text, t) for t in cited])
+        results = list(zip(valid, supports, strict=True))
         ok = [(i, s) for i, s in results if s.supported]
         if ok:
             i, s = max(ok, key=lambda r: r[1].score)
@@ -229,8 +235,10 @@ def verify_sentence(
         why = f"cites [{', '.join(map(str, invalid))}], which is not a given passage"
     else:
         why = f"not supported by the cited passage [{', '.join(str(n + 1) for n in valid)}]"
+    tried = f"[1]-[{len(texts)}]" if len(texts) > 1 else "[1]"
     detail = "; ".join((first or s).reasons) if (first or s) is not None else ""
-    reason = f"{why}; no passage supports it" + (f" ({detail})" if detail else "")
+    reason = (f"{why}; none of the {len(texts)} retrieved passages {tried} supports it "
+              f"(closest: [{i + 1}], score {s.score:.2f})" + (f"; {detail}" if detail else ""))
     return Verified(sentence, None, first or s, reason=reason)
 
 
@@ -304,7 +312,7 @@ def stream_answer(
     question: str,
     chunks: Iterable[str],
     passages: Sequence[Passage],
-    scorer: Any,
+    scorer: Checker,
     timings: dict[str, float] | None = None,
     max_sentences: int | None = None,
 ) -> Iterator[Answer]:
@@ -363,7 +371,7 @@ def stream_answer(
 
 
 def verify_draft(
-    question: str, draft: str, passages: Sequence[Passage], scorer: Any = None
+    question: str, draft: str, passages: Sequence[Passage], scorer: Checker | None = None
 ) -> Answer:
     """The final ``Answer`` for a complete ``draft`` (``scorer`` defaults to a new
     ``rag.verify.SupportScorer``)."""

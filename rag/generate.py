@@ -52,6 +52,7 @@ from .draft import stream_answer
 from .errors import GeneratorError, MissingDependencyError, RagError
 from .settings import GENERATORS
 from .types import Answer, Passage
+from .verify import Checker
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class Generator:
         self,
         question: str,
         passages: Sequence[Passage],
-        scorer: Any,
+        scorer: Checker,
         timings: dict[str, float] | None = None,
         max_sentences: int | None = None,
     ) -> Iterator[Answer]:

@@ -1,18 +1,22 @@
-"""Tests for ``rag.verify.SupportScorer``: the support checks one by one, passage choice,
-embedding caching, and balanced accuracy on held-apart news pairs (skipped without data)."""
+"""Tests for ``rag.verify.SupportScorer``, the trained support checker (the real committed ONNX
+model: CI runs these): kinds of error it must catch, paraphrases it must keep, passage choice,
+long passages, caching, threads, the file checks, and no torch on the way."""
 
 from __future__ import annotations
 
 import doctest
-from collections.abc import Sequence
+import json
+import shutil
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import rag.verify
-from rag.embed import HashEmbedder
-from rag.verify import FEATURES, Support, SupportScorer, default_params, load_params
+from rag.crossencoder import CrossEncoder, ModelFileError, model_dir
+from rag.verify import Decision, Support, SupportScorer
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news-cnn-dm-10k.jsonl.gz"
@@ -30,7 +34,7 @@ OTHER_PASSAGES = [
 
 
 @pytest.fixture(scope="module")
-def scorer() -> SupportScorer:
+def checker() -> SupportScorer:
     return SupportScorer()
 
 
@@ -43,171 +47,180 @@ def test_module_docstring_examples() -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_verbatim_sentence_is_supported(scorer: SupportScorer) -> None:
+def test_verbatim_sentence_is_supported_with_its_span(checker: SupportScorer) -> None:
     sentence = "Russia condemned the strike and suspended a military hotline with Washington."
-    s = scorer.score(sentence, PASSAGE)
+    s = checker.score(sentence, PASSAGE)
     assert s.supported, s.reasons
-    assert s.score >= scorer.threshold and 0.0 <= s.score <= 1.0
+    assert checker.threshold <= s.score <= 1.0
     assert _quote(PASSAGE, s) == sentence
-    assert s.reasons == ()
-
-
-def test_changed_number_is_not_supported_and_says_why(scorer: SupportScorer) -> None:
-    s = scorer.score("The United States fired 95 Tomahawk cruise missiles at Shayrat.", PASSAGE)
-    assert not s.supported
-    assert "number 95 not in passage" in s.reasons
-    # number words count as numbers too: the passage says "two hours", not three
-    s = scorer.score("Tillerson and Putin spoke for three hours the next day.", PASSAGE)
-    assert not s.supported
-    assert "number 3 not in passage" in s.reasons
-
-
-def test_changed_name_or_date_is_not_supported_and_says_why(scorer: SupportScorer) -> None:
-    s = scorer.score("The United States fired 59 missiles at the Khmeimim air base.", PASSAGE)
-    assert not s.supported
-    assert any("Khmeimim" in r and "not in passage" in r for r in s.reasons), s.reasons
-    s = scorer.score("Secretary of State Mike Pompeo did not meet Putin in Moscow.", PASSAGE)
-    assert not s.supported
-    assert any("Mike Pompeo" in r for r in s.reasons), s.reasons
-    s = scorer.score("The United States fired 59 Tomahawk missiles at Shayrat on May 7.", PASSAGE)
-    assert not s.supported
-    assert "date 'May' not in passage" in s.reasons
-
-
-def test_negated_claim_is_flagged(scorer: SupportScorer) -> None:
-    s = scorer.score("Russia did not condemn the strike.", PASSAGE)
-    assert not s.supported
-    assert any(r.startswith("negation mismatch") and "condemn" in r for r in s.reasons)
-    # the other way round: the passage negates what the sentence asserts ("met" -> "meet")
-    s = scorer.score("Rex Tillerson met Vladimir Putin on his first day in Moscow.", PASSAGE)
-    assert not s.supported
-    assert any(r.startswith("negation mismatch") for r in s.reasons), s.reasons
-    # the same negation on both sides is fine
-    s = scorer.score("Tillerson did not meet Putin on his first day in Moscow.", PASSAGE)
-    assert s.supported, s.reasons
 
 
 @pytest.mark.parametrize(
     "sentence",
     [
         "On April 7, the US launched 59 Tomahawk missiles against the Shayrat base in Syria.",
-        "After the strike, Russia suspended its military hotline with Washington and "
-        "condemned the attack.",
-        "The day after arriving in Moscow, Tillerson spoke with Putin for two hours.",
+        "After the strike, Russia cut its military hotline with Washington.",
+        "Tillerson and Putin talked for two hours on the day after his arrival in Moscow.",
     ],
 )
-def test_paraphrase_with_same_content_is_supported(scorer: SupportScorer, sentence: str) -> None:
-    s = scorer.score(sentence, PASSAGE)
-    assert s.supported, s.reasons
+def test_paraphrases_are_supported(checker: SupportScorer, sentence: str) -> None:
+    s = checker.score(sentence, PASSAGE)
+    assert s.supported, (sentence, s)
 
 
-def test_unrelated_sentence_is_not_supported(scorer: SupportScorer) -> None:
-    for sentence in ("The budget was cut.", "China announced new tariffs on steel imports."):
-        s = scorer.score(sentence, PASSAGE)
-        assert not s.supported
-        assert any(r.startswith("only 0 of") for r in s.reasons), s.reasons
-        assert any(r.startswith("content words not in passage") for r in s.reasons)
-    # mostly off-topic, with one shared word
-    s = scorer.score("Washington announced new tariffs on Chinese steel imports.", PASSAGE)
-    assert not s.supported and s.score < scorer.threshold, s
+@pytest.mark.parametrize(
+    "kind, sentence",
+    [
+        ("number", "The United States fired 95 Tomahawk cruise missiles at the Shayrat air base."),
+        ("number", "Tillerson and Putin spoke for five hours the next day."),
+        ("name", "The United States fired 59 Tomahawk missiles at the Khmeimim air base."),
+        ("negation", "Russia did not condemn the strike."),
+        ("negation", "Rex Tillerson met Vladimir Putin on his first day in Moscow."),
+        ("antonym", "Russia praised the strike and restored a military hotline with Washington."),
+        ("roles", "Russia fired 59 Tomahawk cruise missiles at a US air base."),
+        ("cause", "Russia suspended the hotline because Washington had refused to share "
+                  "intelligence."),
+        ("detail", "Russia condemned the strike and expelled three American diplomats."),
+        ("unrelated", "China announced new tariffs on steel imports."),
+    ],
+)
+def test_altered_claims_are_not_supported(checker: SupportScorer, kind: str, sentence: str
+                                          ) -> None:
+    s = checker.score(sentence, PASSAGE)
+    assert not s.supported, (kind, sentence, s)
+    assert s.reasons and s.reasons[-1].startswith("support score"), s.reasons
 
 
-def test_best_picks_the_supporting_passage(scorer: SupportScorer) -> None:
+def test_best_picks_the_supporting_passage(checker: SupportScorer) -> None:
     passages = [*OTHER_PASSAGES, PASSAGE]
-    i, s = scorer.best("Russia suspended a military hotline with Washington.", passages)
+    i, s = checker.best("Russia suspended a military hotline with Washington.", passages)
     assert i == 2 and s.supported
-    assert _quote(PASSAGE, s) == (
-        "Russia condemned the strike and suspended a military hotline with Washington."
-    )
-    i, s = scorer.best("The council approved 40 new electric buses.", [PASSAGE, *OTHER_PASSAGES])
+    i, s = checker.best("The council approved 40 new electric buses.", [PASSAGE, *OTHER_PASSAGES])
     assert i == 2 and s.supported
-    i, s = scorer.best("Oil prices fell after OPEC ended production cuts.", [PASSAGE])
+    i, s = checker.best("Oil prices fell after OPEC ended production cuts.", [PASSAGE])
     assert i == 0 and not s.supported
-    assert scorer.best("Anything.", [])[0] == -1
+    assert checker.best("Anything.", [])[0] == -1
 
 
-def test_window_spans_adjacent_sentences(scorer: SupportScorer) -> None:
-    sentence = "The US fired 59 Tomahawk missiles at Shayrat, and Russia suspended a hotline."
-    s = scorer.score(sentence, PASSAGE)
-    assert s.supported, s.reasons
-    quote = _quote(PASSAGE, s)
-    assert quote.startswith("The United States fired") and quote.endswith("with Washington.")
+def test_long_passage_is_read_in_windows(checker: SupportScorer) -> None:
+    filler = " ".join(f"Paragraph {i} talks about the weather in the region." for i in range(40))
+    long_passage = filler + " " + PASSAGE
+    assert len(checker.windows(long_passage)) > 1
+    s = checker.score("Russia condemned the strike.", long_passage)
+    assert s.supported, s
+    assert "Russia condemned the strike" in _quote(long_passage, s)
+    assert not checker.score("Russia praised the strike.", long_passage).supported
 
 
-def test_empty_inputs(scorer: SupportScorer) -> None:
-    assert not scorer.score("Russia condemned the strike.", "").supported
-    assert not scorer.score("Russia condemned the strike.", "   \n").supported
+def test_empty_passage(checker: SupportScorer) -> None:
+    assert not checker.score("Russia condemned the strike.", "").supported
+    assert checker.score("Russia condemned the strike.", "  \n").reasons == ("empty passage",)
 
 
-def test_threshold_override_and_params() -> None:
-    strict = SupportScorer(threshold=1.0)
-    assert not strict.score("Russia condemned the strike.", PASSAGE).supported
-    with pytest.raises(ValueError):
-        SupportScorer(threshold=1.5)
-    params = load_params()
-    lexical = params["models"]["lexical"]
-    assert len(lexical["weights"]) == len(lexical["features"])
-    assert 0.0 < lexical["threshold"] < 1.0
-    assert SupportScorer(params=default_params()).model_name == "lexical"
-
-
-class CountingEmbedder(HashEmbedder):
-    """A real (hashing) embedder that records every text it embeds."""
-
+class CountingEncoder(CrossEncoder):
     def __init__(self) -> None:
-        super().__init__(dim=64)
-        self.seen: list[str] = []
+        super().__init__(model_dir("support"))
+        self.calls: list[int] = []
 
-    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        self.seen.extend(texts)
-        return super().embed_batch(texts)
+    def logits(self, pairs):  # type: ignore[no-untyped-def]
+        self.calls.append(len(pairs))
+        return super().logits(pairs)
 
 
-def test_embedding_feature_is_optional_and_cached() -> None:
-    embedder = CountingEmbedder()
-    # Without a model fitted for this embedder, the lexical model is used, and nothing embedded.
-    plain = SupportScorer(embedder=embedder)
-    assert plain.model_name == "lexical" and plain.embedder is None
-    plain.score("Russia condemned the strike.", PASSAGE)
-    assert embedder.seen == []
-
-    base = default_params()
-    lexical = base["models"]["lexical"]
-    base["models"][embedder.name] = {
-        **lexical,
-        "features": list(FEATURES),
-        "weights": [*lexical["weights"], 2.0],
-    }
-    scorer = SupportScorer(embedder=embedder, params=base)
-    assert scorer.model_name == embedder.name
-    s1 = scorer.score("Russia condemned the strike.", PASSAGE)
-    n_first = len(embedder.seen)
-    assert n_first >= 4  # the sentence and every passage sentence
-    assert any(r.startswith("similarity") for r in s1.reasons)
-    scorer.score("Russia suspended a military hotline.", PASSAGE)
-    assert len(embedder.seen) == n_first + 1  # only the new sentence
-    s3 = scorer.score("Russia condemned the strike.", PASSAGE)
-    assert len(embedder.seen) == n_first + 1 and s3 == s1
-
-    # warm() embeds everything a batch of checks needs at once
-    fresh = SupportScorer(embedder=embedder, params=base)
-    before = len(embedder.seen)
+def test_scores_are_cached_and_batched() -> None:
+    checker = SupportScorer()
+    checker.encoder = CountingEncoder()
     sentences = ["Russia condemned the strike.", "Oil prices rose on Monday."]
-    fresh.warm(sentences, [PASSAGE, *OTHER_PASSAGES])
-    warmed = len(embedder.seen)
-    assert warmed > before
-    for sentence in sentences:
-        fresh.best(sentence, [PASSAGE, *OTHER_PASSAGES])
-    assert len(embedder.seen) == warmed
+    checker.warm(sentences, [PASSAGE, *OTHER_PASSAGES])
+    assert checker.encoder.calls == [6]  # one batch for every pair
+    for s in sentences:
+        checker.best(s, [PASSAGE, *OTHER_PASSAGES])
+    assert checker.encoder.calls == [6]  # all from the cache
 
 
+def test_threads_agree_with_a_single_thread() -> None:
+    sentences = ["Russia condemned the strike.", "Russia praised the strike.",
+                 "The US fired 59 missiles.", "The US fired 95 missiles.",
+                 "Oil prices rose on Monday.", "The council cut the bus budget."]
+    passages = [PASSAGE, *OTHER_PASSAGES]
+    expected = [SupportScorer().best(s, passages) for s in sentences]
+    shared = SupportScorer(cache_size=3)  # tiny cache: evictions race with lookups
+    results: dict[int, list] = {}
+
+    def work(k: int) -> None:
+        results[k] = [shared.best(s, passages) for s in sentences[k % 3 :] + sentences[: k % 3]]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, got in results.items():
+        order = sentences[k % 3 :] + sentences[: k % 3]
+        for s, (i, sup) in zip(order, got, strict=True):
+            ei, esup = expected[sentences.index(s)]
+            assert i == ei and sup.supported == esup.supported
+            assert sup.score == pytest.approx(esup.score, abs=1e-4)
+
+
+def test_corrupt_or_foreign_model_files_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "support"
+    shutil.copytree(model_dir("support"), folder)
+    data = bytearray((folder / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="does not match its meta.json"):
+        SupportScorer(folder).score("Russia condemned the strike.", PASSAGE)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["format"] = 99
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="format 99"):
+        SupportScorer(folder).score("Russia condemned the strike.", PASSAGE)
+    (folder / "meta.json").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        SupportScorer(folder).score("Russia condemned the strike.", PASSAGE)
+
+
+def test_arguments_are_validated() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        SupportScorer(threshold=1.5)
+    with pytest.raises(ValueError, match="cache_size"):
+        SupportScorer(cache_size=0)
+    with pytest.raises(ValueError, match="unknown decision features"):
+        Decision(("logit", "shoe_size"), (1.0, 1.0))
+    with pytest.raises(ValueError, match="weights"):
+        Decision(("logit",), (1.0, 2.0))
+    strict = SupportScorer(threshold=0.999999)
+    assert not strict.score("Russia condemned the strike.", PASSAGE).supported
+
+
+def test_decision_comes_from_the_committed_calibration() -> None:
+    meta = json.loads((model_dir("support") / "meta.json").read_text())
+    d = meta["decision"]
+    assert d["features"][0] == "logit" and len(d["weights"]) == len(d["features"])
+    assert 0 < d["threshold"] < 1
+    assert SupportScorer().threshold == pytest.approx(d["threshold"])
+
+
+def test_checking_needs_no_torch() -> None:
+    code = (
+        "import sys, rag.verify as v\n"
+        "s = v.SupportScorer().score('Russia condemned the strike.', "
+        "'Russia condemned the strike on Friday.')\n"
+        "assert s.supported\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.skipif(not NEWS.exists(), reason="shared news data not found")
 def test_balanced_accuracy_on_held_apart_news_pairs() -> None:
-    if not NEWS.exists():
-        pytest.skip(f"shared news data not found at {NEWS} (see /work/shared/data/README.md)")
     from evals.scorer_report import scorer_balanced_accuracy
 
     out = scorer_balanced_accuracy(NEWS, n_pairs=40, split="report")
     assert out["n_pairs"] == 40 and out["split"] == "report"
-    # Measured 0.74 on these 40 pairs (0.70 on 600 report pairs); floor leaves room for noise.
-    assert out["balanced_accuracy"] >= 0.62, out
-    assert out["faithful_accepted"] >= 0.45 and out["hallucinated_flagged"] >= 0.6, out
+    # The issue's target on the full report figure is 0.85 (the eval suite checks it on 300).
+    assert out["balanced_accuracy"] >= 0.8, out

@@ -1,0 +1,134 @@
+"""What a support check costs: the trained checker per (sentence, passage) pair, warm, beside
+the word-overlap scorer it replaced, and the first check in a new process (no torch).
+
+``.venv/bin/python -m bench.check_latency [--pairs 200]`` takes real passages (chunks of the
+shared news articles, cut as the index cuts them, ~900 characters) and sentences of their
+summaries, and measures in one run:
+
+- one pair at a time, every pair new (no cache hit): p50 / p95 ms per pair;
+- the same pairs in batches of 5 (one sentence against the 5 passages of an answer);
+- a cached repeat;
+- the lexical scorer on the same pairs, for the ratio;
+- a new process: import, load, first check; and whether torch was imported.
+
+The target (issue 9) is <= 15 ms per pair warm; the ratio to it is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_MS = 15.0
+
+COLD = """
+import sys, time
+t = time.perf_counter()
+from rag.verify import SupportScorer
+s = SupportScorer().score("Russia condemned the strike.",
+                         "Russia condemned the US strike on Friday.")
+dt = time.perf_counter() - t
+print(dt, int("torch" in sys.modules), int(s.supported))
+"""
+
+
+def _pairs(n: int) -> list[tuple[str, str]]:
+    from rag.chunk import chunk_document
+    from rag.train.news import read_articles
+    from rag.types import Document
+
+    out: list[tuple[str, str]] = []
+    for a in read_articles(split="report"):
+        chunks = chunk_document(Document(a.id, a.text, ""), 900, 1)
+        for s in (*a.right, *a.hallucinated):
+            for c in chunks[:2]:
+                out.append((s, c.text))
+        if len(out) >= n:
+            return out[:n]
+    return out
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.check_latency", description=__doc__)
+    p.add_argument("--pairs", type=int, default=200)
+    p.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "check_latency.json")
+    args = p.parse_args(argv)
+    from rag.lexical import LexicalScorer
+    from rag.verify import SupportScorer
+
+    pairs = _pairs(args.pairs)
+    checker = SupportScorer(cache_size=1 << 16)
+    checker.score("warm up the session.", "Warm up the session, please.")
+    single = []
+    for s, ptext in pairs:
+        t = time.perf_counter()
+        checker.score(s, ptext)
+        single.append((time.perf_counter() - t) * 1000)
+    fresh = SupportScorer(cache_size=1 << 16)
+    fresh.score("warm up the session.", "Warm up the session, please.")
+    batched = []
+    for i in range(0, len(pairs) - 4, 5):
+        group = pairs[i : i + 5]
+        t = time.perf_counter()
+        fresh.score_many(group)
+        batched.append((time.perf_counter() - t) * 1000 / len(group))
+    cached = []
+    for s, ptext in pairs[:50]:
+        t = time.perf_counter()
+        checker.score(s, ptext)
+        cached.append((time.perf_counter() - t) * 1000)
+    lexical = LexicalScorer()
+    lex = []
+    for s, ptext in pairs:
+        t = time.perf_counter()
+        lexical.score(s, ptext)
+        lex.append((time.perf_counter() - t) * 1000)
+    cold_out = subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True,
+                              check=True, cwd=ROOT).stdout.split()
+    res = {
+        "pairs": len(pairs),
+        "mean_passage_chars": round(statistics.mean(len(ptext) for _, ptext in pairs)),
+        "single_ms": {"p50": round(_pct(single, 0.5), 2), "p95": round(_pct(single, 0.95), 2)},
+        "batched5_ms_per_pair": {"p50": round(_pct(batched, 0.5), 2),
+                                 "p95": round(_pct(batched, 0.95), 2)},
+        "cached_ms": {"p50": round(_pct(cached, 0.5), 3)},
+        "lexical_ms": {"p50": round(_pct(lex, 0.5), 2), "p95": round(_pct(lex, 0.95), 2)},
+        "cold_first_check_s": round(float(cold_out[0]), 2),
+        "cold_imported_torch": bool(int(cold_out[1])),
+        "target_ms": TARGET_MS,
+    }
+    res["ratio_single_p50_to_target"] = round(res["single_ms"]["p50"] / TARGET_MS, 2)
+    res["ratio_model_to_lexical_p50"] = round(res["single_ms"]["p50"] / res["lexical_ms"]["p50"],
+                                              1)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(res, indent=2))
+    print(f"{len(pairs)} (sentence, passage) pairs, passages ~{res['mean_passage_chars']} chars")
+    print("| measure | p50 | p95 |\n| --- | --- | --- |")
+    print(f"| checker, one new pair | {res['single_ms']['p50']} ms | "
+          f"{res['single_ms']['p95']} ms |")
+    print(f"| checker, batches of 5 (per pair) | {res['batched5_ms_per_pair']['p50']} ms | "
+          f"{res['batched5_ms_per_pair']['p95']} ms |")
+    print(f"| checker, cached repeat | {res['cached_ms']['p50']} ms | |")
+    print(f"| lexical scorer (replaced) | {res['lexical_ms']['p50']} ms | "
+          f"{res['lexical_ms']['p95']} ms |")
+    print(f"target <= {TARGET_MS} ms per pair: one new pair p50 is "
+          f"{res['ratio_single_p50_to_target']}x the target; the model costs "
+          f"{res['ratio_model_to_lexical_p50']}x the lexical scorer")
+    print(f"new process, import + load + first check: {res['cold_first_check_s']} s; "
+          f"torch imported: {res['cold_imported_torch']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

