@@ -1,4 +1,4 @@
-"""Fit the support scorer's logistic regression and threshold; write ``rag/scorer_params.json``.
+"""Fit the word-overlap scorer's (``rag.lexical``) logistic regression and threshold.
 
 Run: ``.venv/bin/python -m evals.calibrate_scorer [--pairs 600] [--report-pairs 600]
 [--embedder all-MiniLM-L6-v2 --embed-pairs 150] [--dry-run]`` (about 2 min with defaults).
@@ -23,7 +23,7 @@ Steps, all deterministic:
      and accepts a short sentence citing an unrelated passage.
 3. Newton logistic regression with a small L2 penalty (numpy only); positives, falsified
    and mismatch negatives get total weights 1, 1 - m and m (``--mismatch-weight`` m). Each
-   weight's sign is constrained (``rag.verify.FEATURE_SIGNS``): a feature whose weight
+   weight's sign is constrained (``rag.lexical.FEATURE_SIGNS``): a feature whose weight
    comes out the wrong way is dropped and the rest refitted.
 4. The threshold maximises summary-level balanced accuracy on the calibration pairs (a
    summary is accepted when every sentence scores at least the threshold and no hard check
@@ -50,8 +50,9 @@ from typing import Any
 
 import numpy as np
 
+from rag.lexical import FEATURE_SIGNS, FEATURES, LEXICAL_FEATURES, default_params
+from rag.lexical import LexicalScorer as SupportScorer
 from rag.text import content_stems
-from rag.verify import FEATURE_SIGNS, FEATURES, LEXICAL_FEATURES, SupportScorer, default_params
 
 from .scorer_report import DEFAULT_DATA, Pair, balanced_accuracy, load_pairs
 
@@ -354,7 +355,7 @@ def _print_model(name: str, model: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description="Calibrate rag.verify.SupportScorer.")
+    ap = argparse.ArgumentParser(description="Calibrate rag.lexical.LexicalScorer.")
     ap.add_argument("--data", default=str(DEFAULT_DATA))
     ap.add_argument("--pairs", type=int, default=600, help="calibration pairs (default 600)")
     ap.add_argument("--report-pairs", type=int, default=600, help="reporting pairs to score")
