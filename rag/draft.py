@@ -265,6 +265,7 @@ class _Builder:
             log.info("re-pointed %r from %s to [%d]", v.sentence.text, v.sentence.cited,
                      v.passage + 1)
         p = self.passages[v.passage]
+        assert v.support is not None  # a kept sentence always has its support
         s, e = v.support.span
         start, end = p.start + s, p.start + e
         n = next(
