@@ -12,10 +12,14 @@ and serves on 127.0.0.1:7860 by default (``--host/--port`` or ``GRADIO_SERVER_NA
   the answer.
 - Library: the indexed documents; upload (.txt/.md/.html/.pdf, 10 MB at most, validated with
   ``rag.ingest.load_document`` before it enters the corpus), delete, re-index with progress.
+- Check a text: paste any text; each sentence is shown green (an article supports it) or red
+  (none does) with a numbered marker, and beside it a card per sentence with the supporting
+  quote, or the closest passage and why it does not support it (``QA.check``).
 - Settings: passages per answer (``top_k``) and the answer generator (extractive by default;
   a language model as configured by the settings object, every sentence verified).
 - API: ``/ask`` (question -> ``Answer.to_dict()`` JSON), ``/ask_stream`` (the same, as
-  growing snapshots), ``/documents``, ``/upload``, ``/delete``, ``/reindex``.
+  growing snapshots), ``/check`` (text -> ``CheckReport.to_dict()`` JSON), ``/documents``,
+  ``/upload``, ``/delete``, ``/reindex``.
 
 It does not answer questions itself (``rag.chain``), build indexes (``rag.index``) or keep
 users' conversations beyond their browser session.
@@ -42,6 +46,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships with t
 import gradio as gr  # noqa: E402 - the environment above must be set first
 
 from .chain import QA, load  # noqa: E402
+from .check import MAX_CHECK_CHARS, CheckedSentence, CheckReport  # noqa: E402
 from .cli import tqdm_progress  # noqa: E402
 from .errors import RagError  # noqa: E402
 from .followup import condense  # noqa: E402
@@ -358,6 +363,92 @@ def _answer_html(answer: Answer, turn: int) -> str:
     return f'<p class="answer">{render_answer_text(answer, turn)}</p>'
 
 
+CHECK_EXAMPLES = [
+    "It would deprive Moscow of its only ally in the Middle East that hosts Russian air force "
+    "and naval assets. Putin has made clear he will not abandon Assad. The Eiffel Tower was "
+    "moved to Berlin in 2015.",
+]
+
+
+def _check_card(k: int, s: CheckedSentence) -> str:
+    cls = "ok" if s.supported else "bad"
+    verdict = "Supported" if s.supported else "Not supported"
+    head = (f'<div class="card-head"><a class="num" href="#chk-s-{k}" title="Go to the sentence">'
+            f'{k}</a><span class="verdict {cls}">{verdict}</span>'
+            f'<span class="chk-score">score {s.score:.2f}</span></div>')
+    c = s.citation
+    if s.supported and c is not None:
+        body = (f'<div class="card-head">{_source_line(c.title, c.outlet, c.doc_id)}</div>'
+                f'<div class="passage"><mark>{_e(c.quote)}</mark></div>')
+    else:
+        body = f'<div class="chk-reason">{_e(s.reason)}</div>'
+        if c is not None:
+            body += (f'<div class="chk-label">Closest passage</div>'
+                     f'<div class="card-head">{_source_line(c.title, c.outlet, c.doc_id)}</div>'
+                     f'<div class="passage">{_e(_trim(c.quote))}</div>')
+    return f'<div class="card chk-card {cls}" id="chk-{k}" data-n="{k}">{head}{body}</div>'
+
+
+def render_check(report: CheckReport | None = None, error: str | None = None) -> str:
+    """The checked text with each sentence green or red and numbered, and a card for each.
+
+    Hovering a sentence or a card highlights both (``CHECK_JS``); the number on a sentence
+    links to its card and the number on a card back to its sentence.
+    """
+    if error is not None:
+        return f'<div class="check"><div class="chk-error" role="alert">{_e(error)}</div></div>'
+    if report is None:
+        return ('<div class="check empty">Paste a text and press <b>Check</b>: each sentence '
+                "turns <span class=\"chk-s ok\">green</span> when an indexed article supports "
+                "it and <span class=\"chk-s bad\">red</span> when none does, with its source "
+                "beside it.</div>")
+    if not report.sentences:
+        return ('<div class="check"><div class="chk-error" role="alert">No sentences to check: '
+                "the text has no words.</div></div>")
+    text, parts, pos = report.text, [], 0
+    for k, s in enumerate(report.sentences, 1):
+        if s.start < pos:  # overlapping spans cannot be drawn; never produced by check_text
+            continue
+        cls = "ok" if s.supported else "bad"
+        c = s.citation
+        if s.supported and c is not None:
+            tip = f"Supported by {c.title or c.doc_id}" + (f" ({c.outlet})" if c.outlet else "")
+        else:
+            tip = f"Not supported: {s.reason}"
+        parts.append(_e(text[pos:s.start]))
+        parts.append(f'<a class="chk-s {cls}" id="chk-s-{k}" href="#chk-{k}" data-n="{k}" '
+                     f'title="{_e(tip)}">{_e(text[s.start:s.end])}'
+                     f'<sup class="chk-n">[{k}]</sup></a>')
+        pos = s.end
+    parts.append(_e(text[pos:]))
+    n, ok = len(report.sentences), report.n_supported
+    took = sum(report.timings.values())
+    summary = (f'<div class="chk-summary"><span><b>{ok} of {n}</b> sentence{"s" * (n != 1)} '
+               f'supported</span><span class="chk-legend"><span class="chk-s ok">supported</span>'
+               f'<span class="chk-s bad">not supported</span>'
+               + (f" · checked in {took:.2f} s" if took else "") + "</span></div>")
+    cards = "".join(_check_card(k, s) for k, s in enumerate(report.sentences, 1))
+    return (f'<div class="check">{summary}<div class="chk-grid">'
+            f'<div class="chk-text">{"".join(parts)}</div>'
+            f'<div class="chk-cards">{cards}</div></div></div>')
+
+
+# Hovering a sentence highlights its card and the other way round (event delegation on the
+# component, so it keeps working when the result is replaced).
+CHECK_JS = """
+const link = (ev, on) => {
+  const t = ev.target.closest ? ev.target.closest('[data-n]') : null;
+  if (!t || !element.contains(t)) return;
+  element.querySelectorAll('[data-n="' + t.dataset.n + '"]')
+    .forEach((x) => x.classList.toggle('linked', on));
+};
+element.addEventListener('mouseover', (ev) => link(ev, true));
+element.addEventListener('mouseout', (ev) => link(ev, false));
+element.addEventListener('focusin', (ev) => link(ev, true));
+element.addEventListener('focusout', (ev) => link(ev, false));
+"""
+
+
 def documents_table(backend: Backend) -> list[list[Any]]:
     return [[d.doc_id, d.title, d.outlet or "", d.date or "", d.n_chunks]
             for d in backend.qa.documents()]
@@ -406,6 +497,44 @@ a.cite:hover .tip, a.cite:focus .tip { display: block; }
 .passage { font-size: 0.9em; line-height: 1.5; color: var(--body-text-color); }
 .passage mark { background: #fde68a; color: #111827; padding: 0 2px; border-radius: 3px; }
 #sources-col { max-height: 78vh; overflow-y: auto; }
+.check.empty { color: var(--body-text-color-subdued); padding: 12px; }
+.chk-summary { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 8px;
+               margin: 4px 0 10px 0; font-size: 1.05em; }
+.chk-legend { margin-left: auto; font-size: 0.85em; color: var(--body-text-color-subdued); }
+.chk-legend .chk-s { margin-right: 6px; padding: 1px 6px;
+                     color: var(--body-text-color) !important; }
+.chk-grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px;
+            align-items: start; }
+@media (max-width: 900px) { .chk-grid { grid-template-columns: minmax(0, 1fr); } }
+.chk-text { white-space: pre-wrap; line-height: 1.9; padding: 12px 14px;
+            border: 1px solid var(--border-color-primary); border-radius: 12px;
+            background: var(--background-fill-secondary); color: var(--body-text-color); }
+.chk-s { color: inherit !important; text-decoration: none !important; border-radius: 4px;
+         padding: 1px 2px; box-decoration-break: clone; -webkit-box-decoration-break: clone;
+         scroll-margin: 80px; }
+.chk-s.ok { background: rgba(22, 163, 74, 0.16); border-bottom: 2px solid #16a34a; }
+.chk-s.bad { background: rgba(220, 38, 38, 0.14); border-bottom: 2px solid #dc2626; }
+.chk-s.ok.linked, .chk-s.ok:target { background: rgba(22, 163, 74, 0.34); }
+.chk-s.bad.linked, .chk-s.bad:target { background: rgba(220, 38, 38, 0.30); }
+.chk-n { font-weight: 700; font-size: 0.75em; margin-left: 2px; }
+.chk-s.ok .chk-n { color: #15803d; } .chk-s.bad .chk-n { color: #b91c1c; }
+.dark .chk-s.ok .chk-n { color: #4ade80; } .dark .chk-s.bad .chk-n { color: #f87171; }
+.chk-cards { max-height: 70vh; overflow-y: auto; padding: 2px; }
+.chk-card.ok { border-left: 4px solid #16a34a; } .chk-card.bad { border-left: 4px solid #dc2626; }
+.chk-card.linked, .chk-card:target { outline: 2px solid var(--color-accent); }
+.chk-card.ok.linked { outline-color: #16a34a; } .chk-card.bad.linked { outline-color: #dc2626; }
+.chk-card .num { text-decoration: none; }
+.chk-card.ok .num { background: #16a34a; } .chk-card.bad .num { background: #dc2626; }
+.verdict { font-weight: 600; font-size: 0.85em; }
+.verdict.ok { color: #15803d; } .verdict.bad { color: #b91c1c; }
+.dark .verdict.ok { color: #4ade80; } .dark .verdict.bad { color: #f87171; }
+.chk-score { font-size: 0.75em; color: var(--body-text-color-subdued); margin-left: auto; }
+.chk-reason { font-size: 0.88em; font-style: italic; color: var(--body-text-color);
+              margin-bottom: 6px; }
+.chk-label { font-size: 0.75em; text-transform: uppercase; letter-spacing: 0.04em;
+             color: var(--body-text-color-subdued); margin-bottom: 2px; }
+.chk-error { padding: 10px 14px; border-radius: 10px; border: 1px solid #dc2626;
+             background: rgba(220, 38, 38, 0.10); color: var(--body-text-color); }
 """
 
 
@@ -476,6 +605,13 @@ def build_demo(backend: Backend) -> gr.Blocks:
             return backend.settings.generator
         return name
 
+    # -- check a text -------------------------------------------------------------------
+    def check_ui(text: str) -> str:
+        try:
+            return render_check(backend.qa.check(str(text or "")))
+        except RagError as exc:
+            return render_check(error=f"Cannot check this text: {exc}.")
+
     # -- API ----------------------------------------------------------------------------
     def ask(question: str) -> dict:
         """Answer a question: {"answer", "citations", "passages", "abstained", ...}."""
@@ -489,6 +625,15 @@ def build_demo(backend: Backend) -> gr.Blocks:
         try:
             for a in backend.qa.stream(question):
                 yield a.to_dict()
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def check(text: str) -> dict:
+        """Check every sentence of a text against the corpus: {"text", "sentences":
+        [{"sentence", "start", "end", "supported", "score", "reason", "citation"}],
+        "supported", "unsupported"}."""
+        try:
+            return backend.qa.check(text).to_dict()
         except RagError as exc:
             raise gr.Error(str(exc)) from None
 
@@ -555,6 +700,21 @@ def build_demo(backend: Backend) -> gr.Blocks:
                     gr.Examples(EXAMPLES, inputs=box, label="Try")
                 with gr.Column(scale=2, elem_id="sources-col"):
                     sources = gr.HTML(render_sources(None, 0), elem_id="sources")
+            with gr.Tab("Check a text", id="check"):
+                gr.Markdown("Paste any text: every sentence is checked against the indexed "
+                            "articles and shown green when one of them supports it, red when "
+                            "none does. Hover a sentence to find its source card.")
+                check_box = gr.Textbox(
+                    label="Text to check", lines=6, max_lines=16, elem_id="check-input",
+                    placeholder="Paste a paragraph or an article (at most "
+                    f"{MAX_CHECK_CHARS:,} characters).",
+                )
+                with gr.Row():
+                    check_btn = gr.Button("Check", variant="primary", scale=0, min_width=160,
+                                          elem_id="check-btn")
+                    check_clear = gr.Button("Clear", scale=0, min_width=120)
+                gr.Examples(CHECK_EXAMPLES, inputs=check_box, label="Try")
+                check_out = gr.HTML(render_check(), elem_id="check-result", js_on_load=CHECK_JS)
             with gr.Tab("Library", id="library"):
                 status = gr.Markdown(f"{len(backend.qa.documents())} documents indexed from "
                                      f"`{backend.corpus_dir}`.")
@@ -600,6 +760,11 @@ def build_demo(backend: Backend) -> gr.Blocks:
         clear_btn.click(clear, None, [chat, sources, turns], api_visibility="private")
         generator.change(pick_generator, generator, generator, api_visibility="private")
 
+        check_btn.click(check_ui, check_box, check_out, api_visibility="private",
+                        concurrency_id="answer", concurrency_limit=2)
+        check_clear.click(lambda: ("", render_check()), None, [check_box, check_out],
+                          api_visibility="private")
+
         lib_out = [status, table, doc_pick]
         lib_args: dict[str, Any] = dict(concurrency_id="library", concurrency_limit=1)
         add_btn.click(upload, [files, replace_box], lib_out, api_name="upload", **lib_args).then(
@@ -610,10 +775,11 @@ def build_demo(backend: Backend) -> gr.Blocks:
 
         gr.api(ask, api_name="ask", concurrency_id="answer", concurrency_limit=2)
         gr.api(ask_stream, api_name="ask_stream", concurrency_id="answer", concurrency_limit=2)
+        gr.api(check, api_name="check", concurrency_id="answer", concurrency_limit=2)
         gr.api(documents, api_name="documents", queue=False)
-    # Two CPU cores: one answer keeps a core busy (embedding + scoring in torch), so at most two
-    # answers run at once and further requests wait in the queue instead of thrashing; corpus
-    # changes run one at a time (they also hold the index build lock).
+    # Two CPU cores: one answer or text check keeps a core busy (embedding + scoring), so at
+    # most two run at once and further requests wait in the queue instead of thrashing;
+    # corpus changes run one at a time (they also hold the index build lock).
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
 

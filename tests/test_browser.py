@@ -2,9 +2,10 @@
 
 Types the demo question, waits for the streamed answer with its ``[1]`` marker and for a source
 card with a highlighted ``<mark>`` quote, checks a follow-up shows its rewritten question, and
-saves a screenshot to ``artifacts/ui-demo.png``. Skipped, with the reason, when Chromium or the
-``playwright`` package is missing (``scripts/install_browser.sh`` installs both). Never
-downloads a browser.
+saves a screenshot to ``artifacts/ui-demo.png``; then checks a text in the "Check a text" tab
+(one green and one red sentence, each with its source card; an empty text shows an error) and
+saves ``artifacts/ui-check.png``. Skipped, with the reason, when Chromium or the ``playwright``
+package is missing (``scripts/install_browser.sh`` installs both). Never downloads a browser.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOT = ROOT / "artifacts" / "ui-demo.png"
+CHECK_SCREENSHOT = ROOT / "artifacts" / "ui-check.png"
+VERBATIM = ("It would deprive Moscow of its only ally in the Middle East that hosts Russian air "
+            "force and naval assets.")  # copied from corpus/russia-assad-ap.md
+INVENTED = "The Eiffel Tower was moved to Berlin in 2015."
 
 # In CI (CI=true) a missing browser is a failure, not a skip: the setup must install it.
 _MAY_SKIP = not os.environ.get("CI")
@@ -98,3 +103,53 @@ def test_off_topic_question_shows_abstention(page) -> None:
     page.locator("#chat .abstain").first.wait_for(timeout=60_000)
     assert "don't answer" in page.locator("#chat .abstain").first.inner_text()
     page.locator("#sources .card.closest").first.wait_for(timeout=10_000)
+
+
+def test_check_a_text_tab(page) -> None:
+    page.get_by_role("tab", name="Check a text").click()
+    box = page.locator("#check-input textarea").first
+    box.wait_for(timeout=10_000)
+    box.fill(f"{VERBATIM} {INVENTED}")
+    t0 = time.perf_counter()
+    page.locator("#check-btn").click()
+    result = page.locator("#check-result")
+    result.locator(".chk-summary").wait_for(timeout=60_000)
+    took = time.perf_counter() - t0
+    sentences = result.locator(".chk-text .chk-s")
+    assert sentences.count() == 2
+    assert sentences.nth(0).inner_text().startswith(VERBATIM)
+    assert sentences.nth(1).inner_text().startswith(INVENTED)
+    cards = result.locator(".chk-card")
+    assert cards.count() == 2
+    assert cards.nth(0).locator(".src-title").first.inner_text().strip()
+    # each sentence is numbered and links to its card; hovering one highlights the other
+    assert sentences.nth(1).locator(".chk-n").inner_text() == "[2]"
+    assert sentences.nth(1).get_attribute("href") == "#chk-2"
+    assert cards.nth(1).get_attribute("id") == "chk-2"
+    sentences.nth(1).hover()
+    assert "linked" in (cards.nth(1).get_attribute("class") or "")
+    CHECK_SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(CHECK_SCREENSHOT), full_page=True)
+    print(f"\nbrowser: checked 2 sentences in {took:.3f} s; screenshot {CHECK_SCREENSHOT}")
+    # the verdicts: the copied sentence green with its quote, the invented one red
+    green = result.locator(".chk-text .chk-s.ok")
+    red = result.locator(".chk-text .chk-s.bad")
+    assert green.count() == 1 and red.count() == 1
+    assert green.first.inner_text().startswith(VERBATIM)
+    assert red.first.inner_text().startswith(INVENTED)
+    assert "1 of 2 sentences supported" in result.locator(".chk-summary").inner_text()
+    assert result.locator(".chk-card.ok mark").first.inner_text().strip()
+    bad_card = result.locator(".chk-card.bad").first
+    assert bad_card.locator(".chk-label").text_content() == "Closest passage"  # shown uppercase
+    assert bad_card.locator(".chk-reason").inner_text().strip()
+    assert bad_card.locator(".src-title").inner_text().strip()
+
+
+def test_check_a_text_shows_errors(page) -> None:
+    page.get_by_role("tab", name="Check a text").click()
+    page.locator("#check-input textarea").first.fill("   ")
+    page.locator("#check-btn").click()
+    error = page.locator("#check-result .chk-error")
+    error.wait_for(timeout=30_000)
+    assert "empty" in error.inner_text()
+    assert "Traceback" not in page.locator("#check-result").inner_text()

@@ -2,7 +2,9 @@
 
 Covers the demo question (cited), an off-topic question (abstains), upload -> cited ->
 delete -> no longer cited, rejected uploads (binary, wrong type, existing name) leaving the
-library unchanged, the streaming endpoint's timings, and the follow-up rewriting unit tests.
+library unchanged, the streaming endpoint's timings, ``/check`` (a verbatim corpus sentence
+supported with an exact quote, an invented one not; empty and over-long text refused), and the
+follow-up rewriting unit tests.
 Browser rendering is in ``test_browser.py``.
 """
 
@@ -15,6 +17,7 @@ import pytest
 from conftest_ui import running_app
 
 from rag.followup import condense, is_followup
+from rag.ingest import load_document
 
 DEMO = "Why won't Russia drop Assad?"
 NEW_DOC = "zorblat-festival.md"
@@ -27,6 +30,9 @@ Its organisers say the festival drew eleven thousand visitors last year.
 The main event is a race in which teams roll giant wheels of Zorblat cheese down Pudding Hill.
 """
 NEW_Q = "When does the Zorblat cheese festival take place?"
+VERBATIM = ("It would deprive Moscow of its only ally in the Middle East that hosts Russian air "
+            "force and naval assets.")  # copied from corpus/russia-assad-ap.md
+INVENTED = "The Eiffel Tower was moved to Berlin in 2015."
 
 
 # -- follow-up rewriting (no server) ------------------------------------------------------
@@ -74,8 +80,6 @@ def _doc_ids(client) -> list[str]:
     return [d["doc_id"] for d in client.predict(api_name="/documents")]
 
 
-
-
 @pytest.mark.ui
 @pytest.mark.model
 def test_demo_question_is_answered_with_citations(app) -> None:
@@ -118,6 +122,55 @@ def test_streaming_endpoint_timings(app) -> None:
     assert len(job.outputs()) >= 2  # growing snapshots, not one final blob
     print(f"\n/ask_stream: first snapshot {first:.3f} s, full answer {total:.3f} s, "
           f"{len(job.outputs())} snapshots")
+
+
+@pytest.mark.ui
+@pytest.mark.model
+def test_check_endpoint_returns_sentences_with_exact_quotes(app) -> None:
+    client, corpus = app
+    text = f"{VERBATIM}  {INVENTED}\n"
+    r = client.predict(text, api_name="/check")
+    assert set(r) == {"text", "sentences", "supported", "unsupported"}
+    assert r["text"] == text
+    assert [s["sentence"] for s in r["sentences"]] == [VERBATIM, INVENTED]
+    assert r["supported"] + r["unsupported"] == 2
+    assert r["supported"] == sum(s["supported"] for s in r["sentences"])
+    for s in r["sentences"]:
+        assert set(s) == {"sentence", "start", "end", "supported", "score", "reason", "citation"}
+        assert text[s["start"]:s["end"]] == s["sentence"]
+        assert isinstance(s["supported"], bool)
+        assert 0.0 <= s["score"] <= 1.0 and s["reason"]
+        c = s["citation"]  # the supporting passage, or the closest one
+        assert set(c) >= {"doc_id", "title", "outlet", "quote", "start", "end", "chunk_id"}
+        doc = load_document(corpus / c["doc_id"], corpus)  # the text the index holds
+        assert c["quote"].strip() and doc.text[c["start"]:c["end"]] == c["quote"]
+
+
+@pytest.mark.ui
+@pytest.mark.model
+def test_check_endpoint_verdicts(app) -> None:
+    """A sentence copied from an article is supported; an invented one is not."""
+    client, corpus = app
+    r = client.predict(f"{VERBATIM} {INVENTED}", api_name="/check")
+    verbatim, invented = r["sentences"]
+    assert verbatim["supported"], verbatim
+    assert verbatim["citation"]["quote"] in load_document(
+        corpus / verbatim["citation"]["doc_id"], corpus
+    ).text
+    assert not invented["supported"], invented
+    assert (r["supported"], r["unsupported"]) == (1, 1)
+
+
+@pytest.mark.ui
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "empty"), ("   \n ", "empty"), ("Assad stays. " * 1700, "at most 20,000")],
+)
+def test_check_endpoint_refuses_bad_text(app, text: str, message: str) -> None:
+    client, _ = app
+    with pytest.raises(Exception, match=message):
+        client.predict(text, api_name="/check")
 
 
 @pytest.mark.ui
@@ -172,6 +225,29 @@ def test_bad_upload_is_rejected(app, tmp_path: Path, name: str, data: bytes, mes
         client.predict([handle_file(str(path))], False, api_name="/upload")
     assert _doc_ids(client) == before
     assert sorted(p.name for p in corpus.iterdir()) == files_before
+
+
+def test_render_check_escapes_numbers_and_links() -> None:
+    from rag.check import CheckedSentence, CheckReport
+    from rag.types import Citation
+    from rag.ui import render_check
+
+    text = "Intro <b>bold</b>. Second & last."
+    cite = Citation(0, "a.md", "T <i>", "a <quote>", 3, 12, "c1", "Out")
+    report = CheckReport(text, [
+        CheckedSentence("Intro <b>bold</b>.", 0, 18, True, 0.9, "ok", cite),
+        CheckedSentence("Second & last.", 19, 33, False, 0.1, "no <match>", cite),
+    ])
+    html = render_check(report)
+    assert "<b>bold" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "<i>" not in html and "a &lt;quote&gt;" in html and "no &lt;match&gt;" in html
+    assert "<b>1 of 2</b> sentences supported" in html
+    assert 'class="chk-s ok" id="chk-s-1" href="#chk-1" data-n="1"' in html
+    assert 'class="chk-s bad" id="chk-s-2" href="#chk-2" data-n="2"' in html
+    assert 'id="chk-1" data-n="1"' in html and 'id="chk-2" data-n="2"' in html
+    assert "Closest passage" in html
+    error = render_check(error="bad <input>")
+    assert "chk-error" in error and "bad &lt;input&gt;" in error
 
 
 def test_sanitize_filename() -> None:
