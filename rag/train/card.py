@@ -96,7 +96,8 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
         f"`p = sigmoid({' + '.join(f'{w:.3f}·{f}' for f, w in zip(d.get('features', []), d.get('weights', []), strict=False))} "  # noqa: E501
         f"+ {d.get('bias', 0):.3f})`, supported when `p ≥ {d.get('threshold')}`.",
         "",
-        f"Calibration: sentence-level balanced accuracy {cal.get('sentence_balanced_accuracy')},"
+        "Calibration: sentence-level per-kind balanced accuracy "
+        f"{cal.get('sentence_per_kind_balanced_accuracy')},"
         f" summary-level {cal.get('summary_balanced_accuracy')} "
         f"({cal.get('news_pairs')} news pairs). Criterion (mean of the two) by feature set:",
         "",

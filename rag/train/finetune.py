@@ -150,9 +150,10 @@ def fine_tune(
     cfg: TrainConfig,
     out_dir: Path,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+    init: Path | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune ``cfg.base_model`` on (text_a, text_b) -> label; save to ``out_dir`` (a
-    transformers folder). Returns figures for the model card (steps, time, loss)."""
+    """Fine-tune ``cfg.base_model`` (or continue the model saved in ``init``) on
+    (text_a, text_b) -> label; save to ``out_dir``. Returns figures for the model card."""
     import torch
     from tqdm import tqdm
     from transformers.utils import logging as hf_logging
@@ -167,7 +168,10 @@ def fine_tune(
     n_pos = float(y.sum())
     n_neg = float(len(y) - n_pos)
     pos_weight = torch.tensor(n_neg / max(1.0, n_pos))
-    model = pair_classifier(resolve_model_path(cfg.base_model))
+    if init is not None:
+        model = load_trained(Path(init))
+    else:
+        model = pair_classifier(resolve_model_path(cfg.base_model))
     model.train()
     no_decay = ("bias", "LayerNorm.weight")
     enc = list(model.encoder.named_parameters())
@@ -224,7 +228,7 @@ def fine_tune(
     bar.close()
     seconds = time.perf_counter() - t0
     out_dir = Path(out_dir)
-    if out_dir.exists():
+    if out_dir.exists() and out_dir != init:
         shutil.rmtree(out_dir)
     model.encoder.save_pretrained(out_dir / "encoder")
     tok.save_pretrained(out_dir / "encoder")

@@ -300,13 +300,15 @@ def _clause_from(donors: Sequence[str], rng: random.Random) -> str | None:
 
 
 def append_detail(
-    sentence: str, rng: random.Random, names: Sequence[str] = (), donors: Sequence[str] = ()
+    sentence: str, rng: random.Random, names: Sequence[str] = (), donors: Sequence[str] = (),
+    donor_share: float = 0.5,
 ) -> str | None:
-    """An invented detail or clause appended before the final full stop."""
+    """An invented detail or clause appended before the final full stop: a clause of another
+    article's sentence (``donor_share`` of the time, when one is found) or a template."""
     body, end = _sentence_end(sentence)
     if len(body) < 20:
         return None
-    clause = _clause_from(donors, rng) if rng.random() < 0.5 else None
+    clause = _clause_from(donors, rng) if rng.random() < donor_share else None
     if clause is None:
         template = rng.choice(_DETAILS)
         others = [n for n in names if n not in sentence]
@@ -317,13 +319,15 @@ def append_detail(
 
 
 def append_cause(
-    sentence: str, rng: random.Random, names: Sequence[str] = (), donors: Sequence[str] = ()
+    sentence: str, rng: random.Random, names: Sequence[str] = (), donors: Sequence[str] = (),
+    donor_share: float = 0.4,
 ) -> str | None:
-    """An invented reason appended: "... because ..." / "... in order to ..."."""
+    """An invented reason appended: "... because <another article's sentence>" (about
+    ``donor_share`` of the time) or a template ("... in order to ...")."""
     body, end = _sentence_end(sentence)
     if len(body) < 20 or re.search(r"\bbecause\b", body):
         return None
-    if donors and rng.random() < 0.4:
+    if donors and rng.random() < donor_share:
         d = rng.choice(donors)
         d_body, _ = _sentence_end(d)
         words = d_body.split()

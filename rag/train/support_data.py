@@ -21,6 +21,12 @@ on the inputs it meets live. Per article of the split, in a seeded order:
 - ``mismatch``: a faithful sentence against a chunk of the same article that shares few of
   its words - unsupported (the wrong-passage citation).
 
+``contrast_examples`` (the second training stage) makes contrastive pairs instead: an article
+sentence as it stands or reworded (supported) beside the same sentence with a swapped name,
+reversed roles, an antonym, a changed number or a negation (unsupported), all against the
+same chunk, so that the model must look at the changed words; invented clauses there come
+from other articles' sentences, not from templates.
+
 It leaves out any check that a synthetic negative is really false (a number changed to one
 that the chunk states elsewhere, say); such noise is rare and the calibration split measures
 the result.
@@ -39,7 +45,8 @@ from ..types import Document
 from .news import DEFAULT_DATA, Article, read_articles
 from .perturb import NEGATIVE_KINDS, POSITIVE_KINDS, names_in
 
-__all__ = ["Example", "article_examples", "build_examples", "describe", "iter_jsonl"]
+__all__ = ["Example", "article_examples", "build_examples", "contrast_examples", "describe",
+           "iter_jsonl"]
 
 CHUNK_SIZE, CHUNK_OVERLAP = 900, 1  # as the index (rag.settings.Settings)
 ALIGN_MIN_COVERAGE = 0.6  # share of a summary sentence's content words its chunk must hold
@@ -167,18 +174,65 @@ def article_examples(
     return out
 
 
+HARD_KINDS = ("name_swap", "role_reversal", "antonym", "number", "negation")
+CONTRAST_SENTENCES = 3  # article sentences per article in the contrastive stage
+
+
+def contrast_examples(
+    article: Article, rng: random.Random, donors: list[str], scorer: object
+) -> list[Example]:
+    """Contrastive pairs of one article for the second stage (see the module docstring)."""
+    doc = Document(article.id, article.text, title="")
+    chunks = [c for c in chunk_document(doc, CHUNK_SIZE, CHUNK_OVERLAP) if len(c.text) > 200]
+    if not chunks:
+        return []
+    names = list(dict.fromkeys(names_in(article.text)))
+    out: list[Example] = []
+    candidates = [
+        (chunk.text, article.text[s:e])
+        for chunk in chunks
+        for s, e in chunk.sentences
+        if 8 <= len(article.text[s:e].split()) <= 45
+    ]
+    rng.shuffle(candidates)
+    for passage, s in candidates[:CONTRAST_SENTENCES]:
+        pos = _positive(s, rng)
+        out.append(Example(pos[1] if pos else s, passage, 1,
+                           f"synthetic:{pos[0]}" if pos else "verbatim", article.id))
+        kinds = list(HARD_KINDS)
+        rng.shuffle(kinds)
+        made = 0
+        for kind in kinds:
+            fn = NEGATIVE_KINDS[kind]
+            alt = fn(s, rng, names) if kind in ("name_swap", "role_reversal") else fn(s, rng)
+            if alt and alt != s:
+                out.append(Example(alt, passage, 0, f"synthetic:{kind}", article.id))
+                made += 1
+            if made == 2:
+                break
+        if rng.random() < 0.3:
+            kind = rng.choice(["invented_detail", "invented_cause"])
+            alt = NEGATIVE_KINDS[kind](s, rng, names, donors, donor_share=0.9)
+            if alt and alt != s:
+                out.append(Example(alt, passage, 0, f"synthetic:{kind}", article.id))
+    return out
+
+
 def build_examples(
     split: str,
     n_articles: int,
     seed: int = 0,
     path: str | Path = DEFAULT_DATA,
     progress: bool = True,
+    contrast: bool = False,
+    skip: int = 0,
 ) -> list[Example]:
-    """Examples from the first ``n_articles`` articles of ``split`` (file order), shuffled."""
+    """Examples from ``n_articles`` articles of ``split`` (file order, after the first
+    ``skip``), shuffled; ``contrast`` makes the second stage's contrastive pairs."""
     from ..lexical import LexicalScorer
 
     rng = random.Random(seed)
-    articles = list(read_articles(path, split, n_articles))
+    articles = list(read_articles(path, split, skip + n_articles))[skip:]
     # Donor sentences for invented clauses come from other articles of the same split.
     pool = [s for a in articles for s in a.right]
     scorer = LexicalScorer(cache_size=64)
@@ -191,7 +245,8 @@ def build_examples(
     for a in it:
         donors = rng.sample(pool, min(20, len(pool)))
         donors = [d for d in donors if d not in a.right]
-        out.extend(article_examples(a, rng, donors, scorer))
+        make = contrast_examples if contrast else article_examples
+        out.extend(make(a, rng, donors, scorer))
     rng.shuffle(out)
     return out
 
