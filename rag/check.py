@@ -12,9 +12,9 @@ offsets, and a short reason. All (sentence, passage) pairs are scored in one bat
 ...     "Moscow keeps a naval base in Tartus on the coast of Syria. It opened in 1971.")
 >>> _ = rag.build_index(d / "c", d / "i", embedding_model="hash")
 >>> qa = rag.load(d / "i", embedding_model="hash")
->>> report = qa.check("Russia has a naval base in Tartus. It opened in 1985.")
+>>> report = qa.check("Moscow has a naval base in Tartus. It opened in 1985.")
 >>> [(s.text, s.supported) for s in report.sentences]
-[('Russia has a naval base in Tartus.', True), ('It opened in 1985.', False)]
+[('Moscow has a naval base in Tartus.', True), ('It opened in 1985.', False)]
 >>> report.sentences[1].reason
 'number 1985 not in passage'
 

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VERBATIM = ("The United States issued advance notice to Russia to avoid hitting its personnel "
             "before unleashing a volley of 59 Tomahawk cruise missiles from US warships in the "
             "Mediterranean.")
-PARAPHRASE = "Before firing 59 Tomahawk missiles from warships in the Mediterranean, the US " \
-             "warned Russia so that its personnel would not be hit."
+PARAPHRASE = ("Before launching 59 Tomahawk missiles from its warships in the Mediterranean, "
+              "the US gave Russia advance notice.")
 ALTERED = "The United States fired 95 Tomahawk cruise missiles from warships in the Black Sea."
 INVENTED = "The Eiffel Tower was moved to Berlin in 2015."
 

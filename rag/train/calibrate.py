@@ -37,7 +37,7 @@ import numpy as np
 from ..crossencoder import model_dir
 from .news import DEFAULT_DATA, read_articles
 
-CHECKS = ("num_missing", "name_missing", "negation_flip", "low_coverage")
+CHECKS = ("num_missing", "name_missing", "negation_flip", "low_coverage", "lexical")
 L2 = 1e-3  # ridge penalty of the logistic regression (features are 0/1 flags and a logit)
 
 
