@@ -9,31 +9,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from passages import OTHER_PASSAGES, PASSAGE, quote
 
 import rag.lexical
 from rag.embed import HashEmbedder
-from rag.lexical import FEATURES, Support, default_params, load_params
+from rag.lexical import FEATURES, default_params, load_params
 from rag.lexical import LexicalScorer as SupportScorer
-
-PASSAGE = (
-    "The United States fired 59 Tomahawk cruise missiles at the Shayrat air base in Syria on "
-    "April 7. Russia condemned the strike and suspended a military hotline with Washington. "
-    "Secretary of State Rex Tillerson did not meet President Vladimir Putin on his first day "
-    "in Moscow, but the two men spoke for two hours the next day."
-)
-OTHER_PASSAGES = [
-    "Oil prices rose on Monday after OPEC members agreed to extend production cuts into 2018.",
-    "The city council approved a budget that includes 40 new electric buses and a bike lane.",
-]
 
 
 @pytest.fixture(scope="module")
 def scorer() -> SupportScorer:
     return SupportScorer()
-
-
-def _quote(passage: str, support: Support) -> str:
-    return passage[support.span[0] : support.span[1]]
 
 
 def test_module_docstring_examples() -> None:
@@ -46,7 +32,7 @@ def test_verbatim_sentence_is_supported(scorer: SupportScorer) -> None:
     s = scorer.score(sentence, PASSAGE)
     assert s.supported, s.reasons
     assert s.score >= scorer.threshold and 0.0 <= s.score <= 1.0
-    assert _quote(PASSAGE, s) == sentence
+    assert quote(PASSAGE, s) == sentence
     assert s.reasons == ()
 
 
@@ -114,7 +100,7 @@ def test_best_picks_the_supporting_passage(scorer: SupportScorer) -> None:
     passages = [*OTHER_PASSAGES, PASSAGE]
     i, s = scorer.best("Russia suspended a military hotline with Washington.", passages)
     assert i == 2 and s.supported
-    assert _quote(PASSAGE, s) == (
+    assert quote(PASSAGE, s) == (
         "Russia condemned the strike and suspended a military hotline with Washington."
     )
     i, s = scorer.best("The council approved 40 new electric buses.", [PASSAGE, *OTHER_PASSAGES])
@@ -128,8 +114,8 @@ def test_window_spans_adjacent_sentences(scorer: SupportScorer) -> None:
     sentence = "The US fired 59 Tomahawk missiles at Shayrat, and Russia suspended a hotline."
     s = scorer.score(sentence, PASSAGE)
     assert s.supported, s.reasons
-    quote = _quote(PASSAGE, s)
-    assert quote.startswith("The United States fired") and quote.endswith("with Washington.")
+    cited = quote(PASSAGE, s)
+    assert cited.startswith("The United States fired") and cited.endswith("with Washington.")
 
 
 def test_empty_inputs(scorer: SupportScorer) -> None:

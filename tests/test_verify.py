@@ -13,33 +13,18 @@ import threading
 from pathlib import Path
 
 import pytest
+from passages import OTHER_PASSAGES, PASSAGE, quote
 
 import rag.verify
 from rag.crossencoder import CrossEncoder, ModelFileError, model_dir
-from rag.verify import Decision, Support, SupportScorer
+from rag.verify import Decision, SupportScorer
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news-cnn-dm-10k.jsonl.gz"
 
-PASSAGE = (
-    "The United States fired 59 Tomahawk cruise missiles at the Shayrat air base in Syria on "
-    "April 7. Russia condemned the strike and suspended a military hotline with Washington. "
-    "Secretary of State Rex Tillerson did not meet President Vladimir Putin on his first day "
-    "in Moscow, but the two men spoke for two hours the next day."
-)
-OTHER_PASSAGES = [
-    "Oil prices rose on Monday after OPEC members agreed to extend production cuts into 2018.",
-    "The city council approved a budget that includes 40 new electric buses and a bike lane.",
-]
-
-
 @pytest.fixture(scope="module")
 def checker() -> SupportScorer:
     return SupportScorer()
-
-
-def _quote(passage: str, support: Support) -> str:
-    return passage[support.span[0] : support.span[1]]
 
 
 def test_module_docstring_examples() -> None:
@@ -52,7 +37,7 @@ def test_verbatim_sentence_is_supported_with_its_span(checker: SupportScorer) ->
     s = checker.score(sentence, PASSAGE)
     assert s.supported, s.reasons
     assert checker.threshold <= s.score <= 1.0
-    assert _quote(PASSAGE, s) == sentence
+    assert quote(PASSAGE, s) == sentence
 
 
 @pytest.mark.parametrize(
@@ -120,7 +105,7 @@ def test_long_passage_is_read_in_windows(checker: SupportScorer) -> None:
     assert len(checker.windows(long_passage)) > 1
     s = checker.score("Russia condemned the strike.", long_passage)
     assert s.supported, s
-    assert "Russia condemned the strike" in _quote(long_passage, s)
+    assert "Russia condemned the strike" in quote(long_passage, s)
     assert not checker.score("Russia did not condemn the strike.", long_passage).supported
 
 
