@@ -47,7 +47,7 @@ import numpy as np
 
 from .crossencoder import CrossEncoder, model_dir
 from .lexical import LexicalScorer, Support, negated
-from .text import normalize_quotes
+from .text import content_words, normalize_quotes
 
 __all__ = [
     "DECISION_FEATURES",
@@ -61,6 +61,11 @@ __all__ = [
 MODEL = "support"
 WINDOW_CHARS = 1000  # a passage longer than this is read in windows of ...
 WINDOW_SIZE, WINDOW_OVERLAP = 900, 1  # ... 900 characters, one sentence shared, as chunks are
+# The model never saw passages shorter than this in training (rag.train.support_data keeps
+# chunks over 200 characters); on such a window (a byline, a headline) its score means little,
+# so the word-overlap scorer must support the sentence too.
+MIN_MODEL_WINDOW = 200
+MIN_CLAIM_WORDS = 2  # a sentence with fewer content words states nothing that can be checked
 
 # Candidate inputs of the decision. Calibration (rag.train.calibrate) keeps ``logit`` and
 # those hard checks that add accuracy on the calibration split; meta.json names the kept ones.
@@ -243,6 +248,9 @@ class SupportScorer:
 
     def _judge(self, sentence: str, passage: str, start: int, end: int, logit: float) -> Support:
         window = passage[start:end]
+        if len(content_words(sentence)) < MIN_CLAIM_WORDS or sentence.rstrip().endswith(":"):
+            return Support(0.0, False, ("the sentence states nothing that can be checked",),
+                           (start, start))
         quoted = _verbatim(sentence, window)
         if quoted is not None:  # the window holds the sentence word for word: supported
             return Support(1.0, True, ("the passage contains it word for word",),
@@ -252,11 +260,18 @@ class SupportScorer:
         p = d.probability(feats)
         supported = p >= self.threshold
         reasons: list[str] = []
+        if supported and len(window.strip()) < MIN_MODEL_WINDOW:
+            lexical = self.lexical.score(sentence, window)
+            if not lexical.supported:
+                supported = False
+                p = min(p, lexical.score)
+                reasons.append(f"passage too short for the model ({len(window.strip())} "
+                               "characters) and its words do not support the sentence")
         if not supported:
             # What the hand checks found comes first (numbers, names, dates, negation): true
             # statements about the passage that help a reader see why, whether or not the
             # calibrated decision weighs them.
-            reasons = [r for r in failures if not r.startswith("only")]
+            reasons += [r for r in failures if not r.startswith("only")]
             reasons.append(f"support score {p:.2f} below {self.threshold:.2f}")
         else:
             reasons.append(f"support score {p:.2f}")

@@ -88,6 +88,20 @@ def test_altered_claims_are_not_supported(checker: SupportScorer, kind: str, sen
     assert s.reasons and s.reasons[-1].startswith("support score"), s.reasons
 
 
+@pytest.mark.parametrize("sentence", ["The answer is:", "Yes.", "The facilities it keeps are:"])
+def test_a_sentence_that_states_nothing_is_not_supported(checker: SupportScorer, sentence: str
+                                                         ) -> None:
+    s = checker.score(sentence, PASSAGE)
+    assert not s.supported and s.reasons == ("the sentence states nothing that can be checked",)
+
+
+def test_a_tiny_passage_needs_the_words_to_agree(checker: SupportScorer) -> None:
+    s = checker.score("The capital of Australia is Canberra.", "Ania Viver")
+    assert not s.supported
+    assert checker.score("Ania Viver wrote the article.", "By Ania Viver, who wrote the "
+                         "article.").supported
+
+
 def test_best_picks_the_supporting_passage(checker: SupportScorer) -> None:
     passages = [*OTHER_PASSAGES, PASSAGE]
     i, s = checker.best("Russia suspended a military hotline with Washington.", passages)
