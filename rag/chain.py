@@ -203,9 +203,7 @@ class QA:
         parts: list[str] = [prompts.FALSE_PREMISE] if comp.premise_conflict else []
         t0 = time.perf_counter()
         pairs = [(sel.text, passages[sel.passage].text) for sel in comp.sentences]
-        score_many = getattr(self.scorer, "score_many", None)
-        supports = (score_many(pairs) if score_many is not None
-                    else [self.scorer.score(a, b) for a, b in pairs])
+        supports = self.scorer.score_many(pairs)
         for sel, support in zip(comp.sentences, supports, strict=True):
             p = passages[sel.passage]
             if not support.supported:

@@ -126,9 +126,8 @@ def check_text(
     candidates = [list(retrieve(" ".join(text[s:e].split()))) for s, e in spans]
     t1 = time.perf_counter()
     flat = [(text[s:e], p.text) for (s, e), ps in zip(spans, candidates, strict=True) for p in ps]
-    score_many = getattr(checker, "score_many", None)
-    if score_many is not None and flat:
-        score_many(flat)  # one batch of the model; the calls below hit its cache
+    if flat:
+        checker.score_many(flat)  # one batch of the model; the calls below hit its cache
     out = []
     for (s, e), passages in zip(spans, candidates, strict=True):
         sentence = text[s:e]

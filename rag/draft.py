@@ -214,10 +214,7 @@ def verify_sentence(
     invalid = [n for n in sentence.cited if not 1 <= n <= len(passages)]
     first: Any = None
     if valid:
-        score_many = getattr(scorer, "score_many", None)
-        cited = [texts[i] for i in valid]
-        supports = (score_many([(sentence.text, t) for t in cited]) if score_many is not None
-                    else [scorer.score(sentence.text, t) for t in cited])
+        supports = scorer.score_many([(sentence.text, texts[i]) for i in valid])
         results = list(zip(valid, supports, strict=True))
         ok = [(i, s) for i, s in results if s.supported]
         if ok:

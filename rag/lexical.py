@@ -724,6 +724,10 @@ class LexicalScorer:
             reasons.append(f"score {prob:.2f} below threshold {self.threshold:.2f}")
         return Support(round(prob, 6), supported, tuple(reasons), ev["span"])
 
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[Support]:
+        """``score`` for each (sentence, passage) pair."""
+        return [self.score(s, p) for s, p in pairs]
+
     def best(self, sentence: str, passages: Sequence[str]) -> tuple[int, Support]:
         """Index of the passage that best supports ``sentence`` (supported first, then by
         score; the first on ties) and its ``Support``. ``(-1, ...)`` for no passages."""

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("support", help="train the support model (about an hour)")
     support.add_arguments(p)
-    calibrate.add_arguments(p)
+    calibrate.add_arguments(p, standalone=False)
     p = sub.add_parser("calibrate-support", help="fit the support decision on the committed model")
     calibrate.add_arguments(p)
     args = ap.parse_args(argv)

@@ -41,17 +41,16 @@ CHECKS = ("num_missing", "name_missing", "negation_flip", "low_coverage", "lexic
 L2 = 1e-3  # ridge penalty of the logistic regression (features are 0/1 flags and a logit)
 
 
-def add_arguments(p: Any) -> None:
+def add_arguments(p: Any, standalone: bool = True) -> None:
+    """Options of the calibration; ``standalone`` adds those the training command has too."""
     p.add_argument("--cal-pairs", type=int, default=300,
                    help="news pairs of the calibration split for the summary-level decision")
     p.add_argument("--report-pairs", type=int, default=300,
                    help="held-apart news pairs measured for the model card (0 to skip)")
     p.add_argument("--model-dir", default=None, help="model folder (default rag/models/support)")
-    if not any(a.dest == "data" for a in p._actions):
+    if standalone:
         p.add_argument("--data", default=str(DEFAULT_DATA))
-    if not any(a.dest == "seed" for a in p._actions):
         p.add_argument("--seed", type=int, default=0)
-    if not any(a.dest == "cal_articles" for a in p._actions):
         p.add_argument("--cal-articles", type=int, default=500)
 
 
@@ -138,8 +137,6 @@ def run(args: Any) -> dict[str, Any]:
         Path(args.out) if getattr(args, "out", None) else model_dir("support"))
     meta_file = folder / "meta.json"
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    meta["decision"] = {}
-    meta_file.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     scorer = SupportScorer(folder, cache_size=1 << 20)
 
     cached = Path(WORK_DIR) / "calibration.jsonl"

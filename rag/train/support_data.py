@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..chunk import chunk_document
+from ..lexical import LexicalScorer
 from ..types import Document
 from .news import DEFAULT_DATA, Article, read_articles
 from .perturb import NEGATIVE_KINDS, POSITIVE_KINDS, names_in
@@ -95,12 +96,9 @@ def _positive(sentence: str, rng: random.Random) -> tuple[str, str] | None:
 
 
 def article_examples(
-    article: Article, rng: random.Random, donors: list[str], scorer: object
+    article: Article, rng: random.Random, donors: list[str], scorer: LexicalScorer
 ) -> list[Example]:
     """The examples of one article (see the module docstring)."""
-    from ..lexical import LexicalScorer
-
-    assert isinstance(scorer, LexicalScorer)
     doc = Document(article.id, article.text, title="")
     chunks = [c for c in chunk_document(doc, CHUNK_SIZE, CHUNK_OVERLAP) if len(c.text) > 200]
     if len(chunks) < 2:
@@ -140,11 +138,8 @@ def article_examples(
     for s in article.hallucinated:
         if len(s.split()) < 5:
             continue
-        rows = sorted(
-            ((scorer.score(s, t).supported, scorer.score(s, t).score, i) for i, t in
-             enumerate(texts)),
-            reverse=True,
-        )
+        supports = [scorer.score(s, t) for t in texts]
+        rows = sorted(((x.supported, x.score, i) for i, x in enumerate(supports)), reverse=True)
         scored.append((rows[0], s))
     if scored:
         (ok, score, best), s = min(scored, key=lambda r: (r[0][0], r[0][1]))
@@ -179,7 +174,7 @@ CONTRAST_SENTENCES = 3  # article sentences per article in the contrastive stage
 
 
 def contrast_examples(
-    article: Article, rng: random.Random, donors: list[str], scorer: object
+    article: Article, rng: random.Random, donors: list[str], scorer: LexicalScorer
 ) -> list[Example]:
     """Contrastive pairs of one article for the second stage (see the module docstring)."""
     doc = Document(article.id, article.text, title="")
@@ -229,8 +224,6 @@ def build_examples(
 ) -> list[Example]:
     """Examples from ``n_articles`` articles of ``split`` (file order, after the first
     ``skip``), shuffled; ``contrast`` makes the second stage's contrastive pairs."""
-    from ..lexical import LexicalScorer
-
     rng = random.Random(seed)
     articles = list(read_articles(path, split, skip + n_articles))[skip:]
     # Donor sentences for invented clauses come from other articles of the same split.
