@@ -16,8 +16,15 @@ All metrics are offline and deterministic (no hosted judge):
   (a lower bound: a relevant sentence the labels do not list counts as a miss);
 - abstention: recall on unanswerable and false-premise cases, false-abstention rate on
   answerable ones;
+- answer focus: ``unmatched_sentence_rate``, the share of answer sentences (answerable cases
+  the service answered) that make none of the case's key points, and ``multi_doc_passed``, the
+  number of multi-document cases that pass (every key point made, no abstention);
 - the checker's balanced accuracy on the held-apart news pairs and on the labelled claim set
   (``evals.claims``; human labels, so independent of the checker).
+
+Two eval sets share this code: ``cases.jsonl`` over the demo articles in ``corpus/`` and
+``news_cases.jsonl`` over fifteen held-apart news articles in ``news/`` (see README.md);
+``python -m evals`` runs both and prefixes the news set's metrics ``news_``.
 
 It does not build prompts or judge fluency.
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +44,10 @@ from rag.text import normalize_quotes
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases.jsonl"
+NEWS_CASES = HERE / "news_cases.jsonl"
+NEWS_CORPUS = HERE / "news"  # the articles (``news-*.md``) and their SOURCES.md
+NEWS_ARTICLES = "news-*.md"
+NEWS_PREFIX = "news_"
 THRESHOLDS = HERE / "thresholds.json"
 KINDS = ("fact", "why", "multi_doc", "paraphrase", "unanswerable", "false_premise")
 _MARKERS = re.compile(r"((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
@@ -116,6 +128,24 @@ def answer_sentences(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+def makes_a_point(sentence: str, key_points: list[list[str]]) -> bool:
+    """Whether ``sentence`` contains any phrasing of any key point (matched like coverage).
+
+    >>> makes_a_point("They fired 59 missiles. [1]", [["59"], ["shayrat"]])
+    True
+    """
+    text = norm(sentence)
+    return any(norm(ph) in text for point in key_points for ph in point)
+
+
+def case_passed(r: CaseResult) -> bool:
+    """An answerable case passes when the answer makes every key point without abstaining;
+    an unanswerable or false-premise case when the answer abstains."""
+    if not r.case.answerable:
+        return r.abstained
+    return not r.abstained and r.metrics.get("key_point_coverage") == 1.0
+
+
 def score_case(
     case: Case, answer: Any, scorer: Any, k: int, lexical: Any = None
 ) -> CaseResult:
@@ -149,6 +179,11 @@ def score_case(
         by_n = {c.n: c for c in answer.citations}
         chunk = {p.chunk_id: p.text for p in answer.passages}
         sents = answer_sentences(answer.text)
+        if case.answerable and sents:
+            unmatched = sum(not makes_a_point(s, case.key_points) for s, _ in sents)
+            m["answer_sentences"] = float(len(sents))
+            m["unmatched_sentences"] = float(unmatched)
+            m["unmatched_sentence_rate"] = unmatched / len(sents)
         supported = precise = n_cites = uncited = lex_ok = 0
         for sentence, nums in sents:
             cites = [by_n[n] for n in nums if n in by_n]
@@ -186,7 +221,14 @@ def aggregate(results: list[CaseResult]) -> dict[str, float]:
         vals = [r.metrics[key] for r in rows if r.metrics.get(key) is not None]
         return round(sum(vals) / len(vals), 4) if vals else None  # type: ignore[arg-type]
 
+    def pooled(part: str, whole: str, rows: Iterable[CaseResult]) -> float | None:
+        """Sum of ``part`` over sum of ``whole``: a share of sentences, not a mean of cases."""
+        rows = list(rows)
+        total = sum(r.metrics.get(whole) or 0.0 for r in rows)
+        return round(sum(r.metrics.get(part) or 0.0 for r in rows) / total, 4) if total else None
+
     answerable = [r for r in results if r.case.answerable]
+    multi = [r for r in results if r.case.kind == "multi_doc"]
     out: dict[str, Any] = {
         "n_cases": len(results),
         "n_answerable": len(answerable),
@@ -200,6 +242,9 @@ def aggregate(results: list[CaseResult]) -> dict[str, float]:
         "key_point_coverage": mean("key_point_coverage", answerable),
         "abstention_recall": mean("abstained_correctly", results),
         "abstention_false_rate": mean("abstained_wrongly", answerable),
+        "unmatched_sentence_rate": pooled("unmatched_sentences", "answer_sentences", answerable),
+        "n_multi_doc": len(multi),
+        "multi_doc_passed": sum(case_passed(r) for r in multi) if multi else None,
     }
     return out
 
@@ -266,12 +311,58 @@ def target_rows(metrics: dict[str, Any], thresholds: dict[str, Any]) -> list[str
     return rows
 
 
+SET_NAMES = ("demo corpus", "news set")
+PASSED_NOTE = (
+    "passed: every key point made without abstaining (answerable cases), or abstained "
+    "(unanswerable and false-premise cases). failing: any failure listed below."
+)
+
+
+def _kind_rows(sets: list[list[CaseResult]]) -> list[str]:
+    """Markdown rows by kind: cases, passed and failing of each set, side by side."""
+    kinds = list(dict.fromkeys([*KINDS, *(r.case.kind for rows in sets for r in rows)]))
+    out = []
+    for kind in kinds:
+        cells = []
+        for rows in sets:
+            mine = [r for r in rows if r.case.kind == kind]
+            cells += [str(len(mine)), str(sum(case_passed(r) for r in mine)),
+                      str(sum(bool(r.failures) for r in mine))]
+        if any(c != "0" for c in cells[::3]):
+            out.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _failing(title: str, results: list[CaseResult]) -> list[str]:
+    failing = [r for r in results if r.failures]
+    lines = ["", f"## {title} ({len(failing)})", ""]
+    for r in failing:
+        lines.append(f"- **{r.case.id}** ({r.case.kind}) {r.case.question}")
+        for f in r.failures:
+            lines.append(f"  - {f}")
+        lines.append(f"  - answer: {r.answer[:300]}")
+    return lines
+
+
 def markdown(
     metrics: dict[str, Any], results: list[CaseResult], problems: list[str],
     thresholds: dict[str, Any] | None = None, claims: dict[str, Any] | None = None,
+    news_results: list[CaseResult] | None = None,
 ) -> str:
-    lines = ["# Eval report", "", "| metric | value |", "| --- | --- |"]
-    lines += [f"| {k} | {v} |" for k, v in metrics.items() if not isinstance(v, dict)]
+    """The Markdown report. With ``news_results`` (the news set, its metrics in ``metrics``
+    prefixed ``news_``) every table shows the demo corpus and the news set side by side."""
+    sets = [results] if news_results is None else [results, news_results]
+    if news_results is None:
+        lines = ["# Eval report", "", "| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in metrics.items() if not isinstance(v, dict)]
+    else:
+        lines = ["# Eval report", "", f"| metric | {SET_NAMES[0]} | {SET_NAMES[1]} |",
+                 "| --- | --- | --- |"]
+        for k, v in metrics.items():
+            if isinstance(v, dict) or k.startswith(NEWS_PREFIX):
+                continue
+            other = metrics.get(NEWS_PREFIX + k, "–")
+            lines.append(f"| {k} | {v} | {'–' if other is None else other} |")
     lines += ["", AGREEMENT_NOTE]
     if thresholds:
         lines += ["", "## Targets (the issues' goals)", "",
@@ -284,19 +375,57 @@ def markdown(
         lines += [f"| {k} | {v['n']} | {v['balanced_accuracy']} | {v['accuracy']} |"
                   for k, v in claims["by_kind"].items()]
         lines.append(f"| all | {claims['n_claims']} | {claims['balanced_accuracy']} | |")
-    by_kind: dict[str, list[CaseResult]] = {}
-    for r in results:
-        by_kind.setdefault(r.case.kind, []).append(r)
-    lines += ["", "| kind | cases | failing |", "| --- | --- | --- |"]
-    for kind, rows in by_kind.items():
-        lines.append(f"| {kind} | {len(rows)} | {sum(bool(r.failures) for r in rows)} |")
+    if news_results is None:
+        lines += ["", "| kind | cases | passed | failing |", "| --- | --- | --- | --- |"]
+    else:
+        head = " | ".join(f"{n}: {c}" for n in SET_NAMES for c in ("cases", "passed", "failing"))
+        lines += ["", f"| kind | {head} |", "| --- " * 7 + "|"]
+    lines += [*_kind_rows(sets), "", PASSED_NOTE]
     lines += ["", "## Floors (last recorded figures; CI fails below them)", ""]
     lines += [f"- FAIL: {p}" for p in problems] or ["- no metric is worse than its floor"]
-    failing = [r for r in results if r.failures]
-    lines += ["", f"## Failing cases ({len(failing)})", ""]
-    for r in failing:
-        lines.append(f"- **{r.case.id}** ({r.case.kind}) {r.case.question}")
-        for f in r.failures:
-            lines.append(f"  - {f}")
-        lines.append(f"  - answer: {r.answer[:300]}")
+    if news_results is None:
+        lines += _failing("Failing cases", results)
+    else:
+        lines += _failing(f"Failing cases: {SET_NAMES[0]}", results)
+        lines += _failing(f"Failing cases: {SET_NAMES[1]}", news_results)
     return "\n".join(lines) + "\n"
+
+
+def without_prefix(thresholds: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``thresholds`` without the metrics named ``prefix...`` (floors and targets), e.g. the
+    news set's when it is not run."""
+
+    def keep(block: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in block.items() if not k.startswith(prefix)}
+
+    out = {k: keep(v) if k in ("min", "max") else v for k, v in thresholds.items()}
+    if "targets" in thresholds:
+        out["targets"] = {k: keep(v) if k in ("min", "max") else v
+                          for k, v in thresholds["targets"].items()}
+    return out
+
+
+def stage_articles(src: Path, dst: Path, pattern: str = NEWS_ARTICLES) -> Path:
+    """Mirror the files of ``src`` matching ``pattern`` into ``dst`` and return ``dst``.
+
+    The news set's folder also holds its SOURCES.md, which must not be indexed as an article,
+    so the index is built over this copy. Unchanged files are not rewritten (the indexer then
+    finds every hash unchanged and reuses the index); files no longer in ``src`` are removed.
+    """
+    src, dst = Path(src), Path(dst)
+    wanted = {p.name: p for p in sorted(src.glob(pattern)) if p.is_file()}
+    if not wanted:
+        raise ValueError(f"{src} holds no article matching {pattern}")
+    dst.mkdir(parents=True, exist_ok=True)
+    for old in dst.iterdir():
+        if old.name not in wanted:
+            if old.is_dir():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    for name, path in wanted.items():
+        target = dst / name
+        data = path.read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            target.write_bytes(data)
+    return dst
