@@ -1,14 +1,19 @@
 """Chain: the wiring from question to cited answer, and the public ``load`` / ``QA`` API.
 
 ``load(index_dir)`` opens an index (cheaply: the FAISS file and the embedding model load on
-the first question) and returns a ``QA``. ``QA.ask`` runs retrieve -> compose -> verify:
+the first question) and returns a ``QA``. ``QA.ask`` / ``QA.stream`` run one path, whatever
+writes the answer:
 
-1. retrieve the top passages (``rag.retrieve.HybridRetriever``);
-2. compose sentences with their sources (the extractive composer by default);
-3. check every sentence against the passage it cites with the trained support checker
-   (``rag.verify.SupportScorer``, the one the eval suite reports on) and drop what is not
-   supported;
-4. number the citations in order of appearance; each is an exact quote with offsets.
+1. with a conversation (``history``), rewrite a follow-up into a standalone question
+   (``rag.followup.condense``);
+2. retrieve the top passages, with the question's vector and the sentence before each
+   passage (``rag.retrieve.HybridRetriever.search`` -> ``rag.types.Retrieval``);
+3. let the generator write (``rag.generate``: the extractive composer by default, or a
+   language model), its sentences going through the one answer builder (``rag.answer``),
+   which checks every sentence against the passage it cites with the trained support checker
+   (``rag.verify.SupportScorer``, the one the eval suite reports on), drops what is not
+   supported, and numbers the citations in order of appearance; each is an exact quote with
+   offsets.
 
 ``QA.check(text)`` checks any text against the corpus, sentence by sentence (``rag.check``).
 ``QA.chain`` is the same as a LangChain ``Runnable`` (``invoke`` returns an ``Answer``,
@@ -25,30 +30,24 @@ the first question) and returns a ``QA``. ``QA.ask`` runs retrieve -> compose ->
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from . import prompts
 from .check import CheckReport, check_text
-from .compose import Composition, ExtractiveComposer
 from .embed import Embedder, get_embedder
 from .errors import IndexMismatchError, RagError
-from .generate import ExtractiveGenerator, Generator, generator_from_settings
+from .followup import History, condense
+from .generate import Composer, ExtractiveGenerator, Generator, generator_from_settings
 from .retrieve import HybridRetriever, LangChainRetriever
 from .settings import Settings
 from .store import DocInfo, Store, check_compatible
-from .types import Answer, Citation, Dropped, Passage
+from .text import content_words
+from .types import Answer, Passage, Retrieval
 from .verify import Checker
-
-log = logging.getLogger(__name__)
-
-COMPOSE_EXTRA = 3  # passages beyond top_k that the composer may quote from
 
 
 def load(
@@ -77,7 +76,6 @@ class QA:
         self._embedder = embedder
         self._checked_dim = False
         self._scorer: Checker | None = None
-        self._composer: ExtractiveComposer | None = None
 
     # -- components, created lazily -------------------------------------------------
     @property
@@ -105,12 +103,9 @@ class QA:
         return LangChainRetriever(hybrid=self.hybrid, k=self.settings.top_k)
 
     @property
-    def composer(self) -> ExtractiveComposer:
-        if self._composer is None:
-            self._composer = ExtractiveComposer(
-                self.embedder, max_sentences=self.settings.max_answer_sentences
-            )
-        return self._composer
+    def composer(self) -> Composer | None:
+        """The extractive generator's composer, once it has answered (else None)."""
+        return getattr(self.generator, "composer", None)
 
     @property
     def scorer(self) -> Checker:
@@ -136,95 +131,51 @@ class QA:
     def retrieve(self, question: str, top_k: int | None = None) -> list[Passage]:
         return self.hybrid.run(_check_question(question), top_k=top_k or self.settings.top_k)
 
+    def search(
+        self, question: str, top_k: int | None = None, history: History | None = None
+    ) -> Retrieval:
+        """What retrieval finds for ``question``: passages, query vector, dense scores and
+        the sentence before each passage (``rag.types.Retrieval``). With a ``history`` a
+        follow-up is rewritten into a standalone question (``Retrieval.question``) and
+        searched both ways, so its own words count twice."""
+        asked = _check_question(question)
+        standalone = condense(history, asked) if history else asked
+        also = (asked,) if standalone != asked and content_words(asked) else ()
+        k = top_k or self.settings.top_k
+        return self.hybrid.search(standalone, top_k=k, context=True, also=also)
+
     def check(self, text: str, top_k: int | None = None) -> CheckReport:
         """Check every sentence of ``text`` against the corpus (see ``rag.check``)."""
         k = top_k or self.settings.top_k
         hybrid = self.hybrid
         return check_text(text, lambda s: hybrid.run(s, top_k=k), self.scorer)
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer ``question``; every sentence of ``Answer.text`` ends with its ``[n]``."""
+    def ask(
+        self, question: str, top_k: int | None = None, history: History | None = None
+    ) -> Answer:
+        """Answer ``question``; every sentence of ``Answer.text`` ends with its ``[n]``.
+
+        ``history`` is the conversation so far: (question, answer) pairs, or chat messages
+        (``{"role": "user" | "assistant", "content": ...}``); a follow-up question is
+        rewritten with it (``Answer.standalone_question`` says how)."""
         final: Answer | None = None
-        for final in self.stream(question, top_k=top_k):  # noqa: B007 - the last one is final
+        for final in self.stream(question, top_k=top_k, history=history):  # noqa: B007
             pass
         assert final is not None
         return final
 
-    def stream(self, question: str, top_k: int | None = None) -> Iterator[Answer]:
-        """Yield growing ``Answer`` snapshots, a verified sentence more each; the last is final."""
-        question = _check_question(question)
-        t0 = time.perf_counter()
-        hybrid = self.hybrid
-        k = top_k or self.settings.top_k
-        if not self.generator.extractive:  # a language model: its sentences, verified
-            passages = hybrid.run(question, top_k=k)
-            yield from self.generator.answer(
-                question, passages, self.scorer, {"retrieve": time.perf_counter() - t0},
-                max_sentences=self.settings.max_answer_sentences,
-            )
-            return
-        # The composer reads a few more passages than are shown; cited ones are always shown.
-        pool = hybrid.run(question, top_k=k + COMPOSE_EXTRA)
-        context = self._context(pool)
-        t1 = time.perf_counter()
-        comp = self.composer.run(question, pool, hybrid.last_query_vector, context)
-        pool = pool + context
-        t2 = time.perf_counter()
-        cited = {s.passage for s in comp.sentences}
-        keep = [i for i in range(len(pool)) if i < k or i in cited]
-        remap = {old: new for new, old in enumerate(keep)}
-        comp.sentences = [replace(s, passage=remap[s.passage]) for s in comp.sentences]
-        passages = [pool[i] for i in keep]
-        yield from self._answer(question, passages, comp, {"retrieve": t1 - t0, "compose": t2 - t1})
-
-    def _context(self, pool: Sequence[Passage]) -> list[Passage]:
-        """For each passage, the chunk before it, narrowed to the one sentence just before the
-        passage starts, when no retrieved passage holds that sentence already."""
-        out: list[Passage] = []
-        seen = {p.chunk_id for p in pool}
-        for p in pool:
-            prev = self.store.previous_chunk(p.doc_id, p.start)
-            if prev is None or prev.chunk_id in seen:
-                continue
-            before = [s for s in prev.sentences if s[1] <= p.start]
-            if not before:
-                continue
-            s0 = before[-1][0]
-            if not any(q.doc_id == p.doc_id and q.start <= s0 < q.end for q in pool):
-                seen.add(prev.chunk_id)
-                out.append(replace(prev, sentences=(before[-1],)))
-        return out
-
-    def _answer(
-        self, question: str, passages: Sequence[Passage], comp: Composition, timings: dict
+    def stream(
+        self, question: str, top_k: int | None = None, history: History | None = None
     ) -> Iterator[Answer]:
-        citations: list[Citation] = []
-        dropped: list[Dropped] = []
-        parts: list[str] = [prompts.FALSE_PREMISE] if comp.premise_conflict else []
-        t0 = time.perf_counter()
-        pairs = [(sel.text, passages[sel.passage].text) for sel in comp.sentences]
-        supports = self.scorer.score_many(pairs)
-        for sel, support in zip(comp.sentences, supports, strict=True):
-            p = passages[sel.passage]
-            if not support.supported:
-                dropped.append(Dropped(sel.text, "; ".join(support.reasons) or "unsupported",
-                                       support.score))
-                continue
-            n = len(citations) + 1
-            citations.append(Citation(n, p.doc_id, p.title, sel.text, sel.start, sel.end,
-                                      p.chunk_id, p.outlet))
-            parts.append(f"{sel.text} [{n}]")
-            yield Answer(question, " ".join(parts), list(citations), list(passages),
-                         abstained=comp.abstained, dropped=list(dropped))
-        timings = {**timings, "verify": time.perf_counter() - t0}
-        if not citations:
-            yield Answer(question, prompts.ABSTAIN + (prompts.ABSTAIN_CLOSEST if passages else ""),
-                         [], list(passages), abstained=True, dropped=dropped, timings=timings)
-            if comp.reason:
-                log.info("abstained on %r: %s", question, comp.reason)
-            return
-        yield Answer(question, " ".join(parts), citations, list(passages),
-                     abstained=comp.abstained, dropped=dropped, timings=timings)
+        """Yield growing ``Answer`` snapshots, a verified sentence more each; the last is final."""
+        asked = _check_question(question)
+        k = top_k or self.settings.top_k
+        retrieval = self.search(asked, k + self.generator.extra_passages, history)
+        for answer in self.generator.answer(
+            retrieval.question, retrieval, self.scorer, top_k=k,
+            max_sentences=self.settings.max_answer_sentences,
+        ):
+            yield replace(answer, question=asked, standalone_question=retrieval.question)
 
 
 def _check_question(question: str) -> str:
@@ -237,21 +188,24 @@ def _check_question(question: str) -> str:
 
 
 class AnswerChain(Runnable[Any, Answer]):
-    """``QA`` as a LangChain Runnable: input is a question string or ``{"question": ...}``."""
+    """``QA`` as a LangChain Runnable: input is a question string or ``{"question": ...,
+    "history": [...]}`` (``history`` optional, as for ``QA.ask``)."""
 
     def __init__(self, qa: QA) -> None:
         self.qa = qa
 
     @staticmethod
-    def _question(value: Any) -> str:
+    def _input(value: Any) -> tuple[str, History | None]:
         if isinstance(value, dict):
-            value = value.get("question") or value.get("input")
-        return str(value or "")
+            return str(value.get("question") or value.get("input") or ""), value.get("history")
+        return str(value or ""), None
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
-        return self.qa.ask(self._question(input))
+        question, history = self._input(input)
+        return self.qa.ask(question, history=history)
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Answer]:
-        yield from self.qa.stream(self._question(input))
+        question, history = self._input(input)
+        yield from self.qa.stream(question, history=history)

@@ -1,8 +1,11 @@
-"""The ``rag`` command line: ``rag index``, ``ask``, ``check``, ``docs``, ``eval``, ``serve``.
+"""The ``rag`` command line: ``rag index``, ``ask``, ``chat``, ``check``, ``docs``, ``eval``,
+``serve``.
 
 Settings come from ``RAG_*`` variables (see ``rag.settings``) and flags; flags win. Errors the
 user can fix print one line and exit 2; nothing heavy is imported before a command runs, so
-``rag --help`` is instant.
+``rag --help`` is instant. ``rag chat`` reads questions from standard input, one a line, and
+answers each with the conversation so far (follow-ups are understood); it ends on end of
+input, ``exit`` / ``quit`` or Ctrl-C, and an error about one question does not end it.
 """
 
 from __future__ import annotations
@@ -10,12 +13,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from .errors import RagError
+from .errors import IndexMismatchError, IndexMissingError, MissingDependencyError, RagError
 from .settings import GENERATORS, Settings
+from .types import Answer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,18 +42,33 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--rebuild", action="store_true", help="re-read every document")
     ix.add_argument("--batch-size", type=int, dest="embed_batch_size")
 
+    def answering(sp: argparse.ArgumentParser) -> None:
+        common(sp)
+        sp.add_argument("-k", "--top-k", type=int, dest="top_k",
+                        help="passages to use (default 5)")
+        sp.add_argument("--json", action="store_true", help="print the answer as JSON")
+        sp.add_argument("--generator", choices=GENERATORS,
+                        help="answer writer (default extractive; $RAG_GENERATOR)")
+        sp.add_argument("--llm", dest="model",
+                        help="chat model name, or GGUF path for llamacpp ($RAG_MODEL)")
+        sp.add_argument("--base-url", dest="base_url",
+                        help="model server URL ($OPENAI_BASE_URL / $OLLAMA_HOST)")
+        sp.add_argument("--passages", action="store_true",
+                        help="also print the retrieved passages")
+
     ask = sub.add_parser("ask", help="answer a question with cited sources")
     ask.add_argument("question", help='e.g. "Why won\'t Russia drop Assad?"')
-    common(ask)
-    ask.add_argument("-k", "--top-k", type=int, dest="top_k", help="passages to use (default 5)")
-    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
-    ask.add_argument("--generator", choices=GENERATORS,
-                     help="answer writer (default extractive; $RAG_GENERATOR)")
-    ask.add_argument("--llm", dest="model",
-                     help="chat model name, or GGUF path for llamacpp ($RAG_MODEL)")
-    ask.add_argument("--base-url", dest="base_url",
-                     help="model server URL ($OPENAI_BASE_URL / $OLLAMA_HOST)")
-    ask.add_argument("--passages", action="store_true", help="also print the retrieved passages")
+    answering(ask)
+
+    chat = sub.add_parser(
+        "chat",
+        help="answer questions one after another, follow-ups included",
+        description="Type a question, get a cited answer; follow-up questions (\"And how did "
+        "Moscow respond to that?\") are understood from the conversation. Reads standard "
+        "input, one question a line, so questions can be piped in (--json prints one JSON "
+        "answer a line). Leave with exit, quit, Ctrl-D or Ctrl-C.",
+    )
+    answering(chat)
 
     ck = sub.add_parser(
         "check",
@@ -103,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             return _index(settings, args.rebuild)
         if args.command == "ask":
             return _ask(settings, args.question, args.json, args.passages)
+        if args.command == "chat":
+            return _chat(settings, args.json, args.passages)
         if args.command == "check":
             return _check(settings, args.file, args.json)
         if args.command == "docs":
@@ -124,31 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def tqdm_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    """Progress bars on stderr for ``build_index(progress=...)``, and a function closing them."""
-    from tqdm import tqdm
-
-    bars: dict[str, Any] = {}
-    labels = {"scan": "hashing files", "read": "reading", "embed": "embedding chunks"}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="",
-                                     file=sys.stderr)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    def close() -> None:
-        for bar in bars.values():
-            bar.close()
-
-    return progress, close
-
-
 def _index(settings: Settings, rebuild: bool) -> int:
     from .index import build_index
+    from .progress import tqdm_progress
 
     progress, close = tqdm_progress()
     try:
@@ -167,15 +164,21 @@ def _index(settings: Settings, rebuild: bool) -> int:
 
 
 def _ask(settings: Settings, question: str, as_json: bool, show_passages: bool) -> int:
-    import json
-
     from .chain import load
 
     qa = load(settings.index_dir, settings)
-    answer = qa.ask(question)
+    _print_answer(qa.ask(question), as_json, show_passages)
+    return 0
+
+
+def _print_answer(
+    answer: Answer, as_json: bool, show_passages: bool, indent: int | None = 2
+) -> None:
+    import json
+
     if as_json:
-        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
-        return 0
+        print(json.dumps(answer.to_dict(), indent=indent, ensure_ascii=False), flush=True)
+        return
     print(answer.text)
     print()
     if answer.citations:
@@ -190,7 +193,60 @@ def _ask(settings: Settings, question: str, as_json: bool, show_passages: bool) 
             snippet = " ".join(p.text.split())
             print(f"  {i}. {p.title} — {p.doc_id} (score {p.score:.3f})")
             print(f"     {snippet[:240]}{'…' if len(snippet) > 240 else ''}")
+    sys.stdout.flush()
+
+
+# Errors that end a chat: nothing can be answered until the user fixes them.
+_FATAL = (IndexMissingError, IndexMismatchError, MissingDependencyError)
+
+
+def _chat(settings: Settings, as_json: bool, show_passages: bool) -> int:
+    from .chain import load
+
+    qa = load(settings.index_dir, settings)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the indexed articles; follow-up questions are understood. "
+              "Leave with exit or Ctrl-D.", file=sys.stderr)
+    history: list[tuple[str, str]] = []
+    try:
+        while True:
+            line = _next_line(interactive)
+            if line is None:
+                break
+            question = " ".join(line.split())
+            if not question:
+                continue
+            if question.lower() in ("exit", "quit", "bye"):
+                break
+            try:
+                answer = qa.ask(question, history=history)
+            except _FATAL:
+                raise
+            except RagError as exc:  # about this question (too long, a server down): go on
+                print(f"rag: error: {exc}", file=sys.stderr, flush=True)
+                continue
+            if not as_json and answer.standalone_question not in (None, question):
+                print(f"(searched as: {answer.standalone_question})")
+            _print_answer(answer, as_json, show_passages, indent=None)  # JSON: one line each
+            if not as_json:
+                print()
+            history.append((question, answer.text))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
     return 0
+
+
+def _next_line(interactive: bool) -> str | None:
+    """The next line of standard input (with a prompt on a terminal), None at its end."""
+    if interactive:
+        try:
+            return input("> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return None
+    line = sys.stdin.readline()
+    return line if line else None
 
 
 def _read_input(file: str) -> str:

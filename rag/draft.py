@@ -6,14 +6,14 @@ A draft is free text such as ``"Putin will not abandon Assad [1]. Moscow froze t
 1. parses it into sentences (``rag.text.split_sentences``) and the passage numbers each one
    cites; markers may be written ``[1]``, ``[1][2]``, ``[1, 2]``, ``[1-3]``, ``[Passage 1]``,
    before the full stop (``"... Assad [1]."``) or after it (``"... Assad. [1]"``);
-2. checks each sentence with the support checker (``rag.verify``): first against the passages it
-   cites, and when none of them supports it, against all passages (``scorer.best``), so a
-   wrong citation number is re-pointed to the passage that really states the sentence;
-   sentences no passage supports are dropped and recorded as ``rag.types.Dropped``;
-3. builds ``rag.types.Answer`` snapshots: each kept sentence (the model's words) followed by
-   one ``[n]``, numbered in order of appearance; citation ``n`` quotes the supporting span of
-   the passage exactly, with document offsets (``passage.start + span``);
-4. abstains when the draft starts with ``rag.prompts.LM_ABSTAIN_PHRASE`` or nothing survives.
+2. hands each sentence, with the passages it cites, to the answer builder every writer
+   shares (``rag.answer.AnswerBuilder``), which checks it with the support checker: first
+   against the passages it cites, and when none of them supports it, against all passages,
+   so a wrong citation number is re-pointed to the passage that really states the sentence;
+   sentences no passage supports are dropped and recorded as ``rag.types.Dropped``; kept
+   ones are numbered in order of appearance, and citation ``n`` quotes the supporting span
+   of the passage exactly, with document offsets (``passage.start + span``);
+3. abstains when the draft starts with ``rag.prompts.LM_ABSTAIN_PHRASE`` or nothing survives.
 
 ``stream_answer`` does all of it on a stream of text chunks, yielding a new snapshot as soon
 as a sentence is complete and verified: the user never sees an unverified sentence.
@@ -41,13 +41,13 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from . import prompts
+from .answer import AnswerBuilder, Claim, Verified, verify_claim
 from .text import split_sentences
-from .types import Answer, Citation, Dropped, Passage
-from .verify import Checker, Support
+from .types import Answer, Passage
+from .verify import Checker
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +78,6 @@ class DraftSentence:
 
     text: str
     cited: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Verified:
-    """The verdict on one draft sentence.
-
-    ``passage`` is the 0-based index of the supporting passage (``None`` when dropped);
-    ``repointed`` is True when it is not one the model cited.
-    """
-
-    sentence: DraftSentence
-    passage: int | None
-    support: Support | None  # of the chosen (or best) passage
-    repointed: bool = False
-    reason: str = ""
-
-    @property
-    def kept(self) -> bool:
-        return self.passage is not None
 
 
 def _numbers(group: str) -> list[int]:
@@ -208,88 +189,12 @@ def verify_sentence(
     sentence: DraftSentence, passages: Sequence[Passage], scorer: Checker
 ) -> Verified:
     """Check ``sentence`` against the passages it cites, then against all of them; the reason
-    of a dropped sentence names the passages that were tried."""
-    texts = [p.text for p in passages]
-    valid = [n - 1 for n in sentence.cited if 1 <= n <= len(passages)]
-    invalid = [n for n in sentence.cited if not 1 <= n <= len(passages)]
-    first: Any = None
-    if valid:
-        supports = scorer.score_many([(sentence.text, texts[i]) for i in valid])
-        results = list(zip(valid, supports, strict=True))
-        ok = [(i, s) for i, s in results if s.supported]
-        if ok:
-            i, s = max(ok, key=lambda r: r[1].score)
-            return Verified(sentence, i, s)
-        first = max(results, key=lambda r: r[1].score)[1]
-    if not texts:
-        return Verified(sentence, None, None, reason="no passages")
-    i, s = scorer.best(sentence.text, texts)
-    if s.supported:
-        return Verified(sentence, i, s, repointed=True)
-    if not sentence.cited:
-        why = "cites no passage"
-    elif invalid and not valid:
-        why = f"cites [{', '.join(map(str, invalid))}], which is not a given passage"
-    else:
-        why = f"not supported by the cited passage [{', '.join(str(n + 1) for n in valid)}]"
-    tried = f"[1]-[{len(texts)}]" if len(texts) > 1 else "[1]"
-    detail = "; ".join((first or s).reasons) if (first or s) is not None else ""
-    reason = (f"{why}; none of the {len(texts)} retrieved passages {tried} supports it "
-              f"(closest: [{i + 1}], score {s.score:.2f})" + (f"; {detail}" if detail else ""))
-    return Verified(sentence, None, first or s, reason=reason)
+    of a dropped sentence names the passages that were tried (``rag.answer.verify_claim``)."""
+    return verify_claim(_claim(sentence), passages, scorer)
 
 
-@dataclass
-class _Builder:
-    """Accumulates verified sentences into ``Answer`` snapshots."""
-
-    question: str
-    passages: list[Passage]
-    timings: dict[str, float] = field(default_factory=dict)
-    parts: list[str] = field(default_factory=list)
-    citations: list[Citation] = field(default_factory=list)
-    dropped: list[Dropped] = field(default_factory=list)
-    verified: list[Verified] = field(default_factory=list)
-
-    def add(self, v: Verified) -> bool:
-        """Record ``v``; True when it added a sentence to the answer."""
-        self.verified.append(v)
-        if v.passage is None:
-            score = float(v.support.score) if v.support is not None else 0.0
-            self.dropped.append(Dropped(v.sentence.text, v.reason or "unsupported", score))
-            return False
-        if v.repointed:
-            log.info("re-pointed %r from %s to [%d]", v.sentence.text, v.sentence.cited,
-                     v.passage + 1)
-        p = self.passages[v.passage]
-        assert v.support is not None  # a kept sentence always has its support
-        s, e = v.support.span
-        start, end = p.start + s, p.start + e
-        n = next(
-            (c.n for c in self.citations
-             if (c.doc_id, c.start, c.end) == (p.doc_id, start, end)),
-            0,
-        )
-        if not n:
-            n = len(self.citations) + 1
-            self.citations.append(
-                Citation(n, p.doc_id, p.title, p.text[s:e], start, end, p.chunk_id, p.outlet)
-            )
-        self.parts.append(f"{v.sentence.text} [{n}]")
-        return True
-
-    def snapshot(self) -> Answer:
-        return Answer(self.question, " ".join(self.parts), list(self.citations),
-                      list(self.passages), dropped=list(self.dropped))
-
-    def final(self, abstain: bool = False) -> Answer:
-        if abstain or not self.citations:
-            text = prompts.ABSTAIN + (prompts.ABSTAIN_CLOSEST if self.passages else "")
-            return Answer(self.question, text, [], list(self.passages), abstained=True,
-                          dropped=list(self.dropped), timings=dict(self.timings))
-        return Answer(self.question, " ".join(self.parts), list(self.citations),
-                      list(self.passages), dropped=list(self.dropped),
-                      timings=dict(self.timings))
+def _claim(sentence: DraftSentence) -> Claim:
+    return Claim(sentence.text, sentence.cited)
 
 
 # A sentence end followed by the start of the next sentence: only then can one be complete.
@@ -316,24 +221,19 @@ def stream_answer(
 ) -> Iterator[Answer]:
     """Verify a streamed draft sentence by sentence; yield an ``Answer`` per kept sentence,
     then the final one (with ``timings``: ``generate`` and ``verify`` added)."""
-    b = _Builder(question, list(passages), dict(timings or {}))
+    b = AnswerBuilder(question, list(passages), scorer, dict(timings or {}))
     buffer = ""
-    verify_time = 0.0
     t0 = time.perf_counter()
     abstain = False
 
     def take(sentence: DraftSentence) -> bool:
-        nonlocal verify_time
         if is_abstention(sentence.text):
-            b.dropped.append(Dropped(sentence.text, "the abstain phrase after an answer"))
+            b.drop(sentence.text, "the abstain phrase after an answer")
             return False
-        t = time.perf_counter()
-        kept = b.add(verify_sentence(sentence, b.passages, scorer))
-        verify_time += time.perf_counter() - t
-        return kept
+        return b.add(_claim(sentence))
 
     def full() -> bool:
-        return bool(max_sentences) and len(b.parts) >= (max_sentences or 0)
+        return bool(max_sentences) and b.n_sentences >= (max_sentences or 0)
 
     base = 0  # offset in the cleaned draft where the unfinished sentence starts
     for chunk in chunks:
@@ -363,8 +263,7 @@ def stream_answer(
                 yield b.snapshot()
     elif buffer.strip():
         log.info("the model abstained on %r", question)
-    b.timings["generate"] = time.perf_counter() - t0 - verify_time
-    b.timings["verify"] = verify_time
+    b.timings["generate"] = time.perf_counter() - t0 - b.verify_time
     yield b.final(abstain)
 
 

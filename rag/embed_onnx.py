@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .embed import Embedder, resolve_model_path
+from .embed_base import Embedder, resolve_model_path
 from .errors import MissingDependencyError, RagError
 from .settings import DEFAULT_MODEL
 

@@ -1,9 +1,11 @@
 """Generate: the answer writers behind ``QA`` - the extractive composer or a chat model.
 
-A ``Generator`` turns a question and numbered passages into an answer. Two kinds:
+A ``Generator`` turns a question and what retrieval found (``rag.types.Retrieval``) into
+checked ``Answer`` snapshots; whatever writes the sentences, they go through the one answer
+builder (``rag.answer.AnswerBuilder``: checking, numbering, merging, abstaining). Two kinds:
 
-- ``ExtractiveGenerator`` (the default): marks that ``QA`` runs its own
-  ``rag.compose.ExtractiveComposer`` (verbatim sentences, no language model);
+- ``ExtractiveGenerator`` (the default): sentences quoted verbatim from the passages, picked
+  by ``rag.compose.ExtractiveComposer`` (no language model);
 - ``ChatGenerator``: any LangChain chat model (``BaseChatModel``). The prompt
   (``rag.prompts.ANSWER_SYSTEM`` / ``ANSWER_USER``) gives the passages as ``[1]``..``[k]`` and
   asks for a short answer citing them, or ``rag.prompts.LM_ABSTAIN_PHRASE``. The streamed
@@ -21,16 +23,16 @@ server ``GeneratorError`` naming the address.
 
 It leaves out: reading the environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
 ``OLLAMA_HOST`` are read at the edge by ``Settings.from_env`` / the CLI and passed in as
-``api_key`` / ``base_url``), retrieval, and verification itself (``rag.draft``).
+``api_key`` / ``base_url``), retrieval, and verification itself (``rag.answer``).
 
 >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
->>> from rag.types import Passage
+>>> from rag.types import Passage, Retrieval
 >>> from rag.verify import SupportScorer
 >>> p = Passage("c1", "a.md", "A", "Moscow keeps a naval base in Tartus.", 1.0, 0, 36)
 >>> fake = FakeListChatModel(responses=["Moscow keeps a naval base in Tartus [1]. "
 ...                                     "It has ten warships there [1]."])
 >>> gen = make_generator("openai", None, chat_model=fake)
->>> final = list(gen.answer("Where?", [p], SupportScorer()))[-1]
+>>> final = list(gen.answer("Where?", Retrieval("Where?", [p]), SupportScorer()))[-1]
 >>> final.text, [d.sentence for d in final.dropped]
 ('Moscow keeps a naval base in Tartus. [1]', ['It has ten warships there.'])
 >>> make_generator("extractive", None).extractive
@@ -41,17 +43,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from . import prompts
+from .answer import AnswerBuilder, Claim
+from .compose import Composition, ExtractiveComposer
 from .draft import stream_answer
+from .embed_base import Embedder
 from .errors import GeneratorError, MissingDependencyError, RagError
 from .settings import GENERATORS
-from .types import Answer, Passage
+from .types import Answer, Passage, Retrieval
 from .verify import Checker
 
 log = logging.getLogger(__name__)
@@ -69,6 +77,7 @@ __all__ = [
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "ollama": "llama3.2"}
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "ollama": "http://127.0.0.1:11434"}
 MAX_TOKENS = 400  # a 2-5 sentence answer with markers fits easily
+COMPOSE_EXTRA = 3  # passages beyond top_k that the extractive composer may quote from
 EXTRAS = {
     "openai": ("langchain_openai", "openai"),
     "ollama": ("langchain_ollama", "ollama"),
@@ -95,36 +104,123 @@ def build_messages(question: str, passages: Sequence[Passage]) -> list[BaseMessa
     return [SystemMessage(prompts.ANSWER_SYSTEM), HumanMessage(user)]
 
 
-class Generator:
-    """Writes answers. ``extractive`` generators are run by ``QA`` with its composer; the
-    others implement ``draft`` (raw text chunks) and get verification from ``answer``."""
+@runtime_checkable
+class ChatModel(Protocol):
+    """What ``ChatGenerator`` needs of a chat model; every LangChain ``BaseChatModel`` has it."""
 
-    name: str = "extractive"
-    extractive: bool = True
+    def invoke(self, input: list[BaseMessage], /) -> BaseMessage: ...
 
-    def draft(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
-        """The model's raw answer, as text chunks (unverified: never shown to a user)."""
-        raise NotImplementedError(f"the {self.name} generator writes no draft")
+    def stream(self, input: list[BaseMessage], /) -> Iterator[BaseMessage]: ...
 
-    def answer(
+
+class Composer(Protocol):
+    """What ``ExtractiveGenerator`` needs of a composer (``rag.compose.ExtractiveComposer``):
+    pick verbatim sentences of ``[*passages, *context]`` that answer ``question``."""
+
+    def run(
         self,
         question: str,
         passages: Sequence[Passage],
-        scorer: Checker,
-        timings: dict[str, float] | None = None,
+        query_vector: np.ndarray | None = None,
+        context: Sequence[Passage] = (),
+    ) -> Composition: ...
+
+
+class Generator(ABC):
+    """Writes answers: ``answer`` turns a question and what retrieval found for it into
+    growing, checked ``Answer`` snapshots (the last one final). Every generator hands its
+    sentences to the one builder (``rag.answer.AnswerBuilder``), so numbering, merging,
+    dropping and abstaining follow the same rules whatever wrote the sentences.
+
+    ``extra_passages`` is how many passages beyond ``top_k`` the writer reads (``QA``
+    retrieves ``top_k + extra_passages``); an answer shows the first ``top_k`` passages and
+    any other it cites. ``extractive`` says whether it quotes the passages verbatim.
+    """
+
+    name: str = "generator"
+    extractive: bool = False
+    extra_passages: int = 0
+
+    @abstractmethod
+    def answer(
+        self,
+        question: str,
+        retrieval: Retrieval,
+        checker: Checker,
+        *,
+        top_k: int | None = None,
         max_sentences: int | None = None,
     ) -> Iterator[Answer]:
-        """Verified ``Answer`` snapshots, one more sentence each; the last is final."""
-        chunks: Iterator[str] = self.draft(question, passages) if passages else iter(())
-        yield from stream_answer(question, chunks, passages, scorer, timings, max_sentences)
+        """Checked ``Answer`` snapshots for ``question`` from ``retrieval``, one more sentence
+        each; the last is final (with ``retrieval.timings`` and the writer's own)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
 
 class ExtractiveGenerator(Generator):
-    """The default: ``QA`` composes the answer from verbatim passage sentences
-    (``rag.compose.ExtractiveComposer``); no language model."""
+    """The default: sentences quoted verbatim from the passages, picked by
+    ``rag.compose.ExtractiveComposer`` (no language model), which reads ``COMPOSE_EXTRA``
+    passages more than are shown and the sentence before each passage
+    (``Retrieval.context``). A cited passage is always shown."""
+
+    name = "extractive"
+    extractive = True
+    extra_passages = COMPOSE_EXTRA
+
+    def __init__(self, composer: Composer | None = None) -> None:
+        self._composer = composer
+        self._made_for: tuple[int, int | None] | None = None  # (embedder id, max_sentences)
+        self._lock = threading.Lock()
+
+    @property
+    def composer(self) -> Composer | None:
+        """The composer in use (None before the first answer, unless one was given)."""
+        return self._composer
+
+    def composer_for(
+        self, embedder: Embedder | None, max_sentences: int | None = None
+    ) -> Composer:
+        """The composer for sentences compared with ``embedder``'s query vectors (made on
+        first use; a composer given to the constructor is always used)."""
+        key = (id(embedder), max_sentences)
+        with self._lock:
+            if self._composer is None or (self._made_for is not None and self._made_for != key):
+                self._composer = (
+                    ExtractiveComposer(embedder) if max_sentences is None
+                    else ExtractiveComposer(embedder, max_sentences=max_sentences)
+                )
+                self._made_for = key
+            return self._composer
+
+    def answer(
+        self,
+        question: str,
+        retrieval: Retrieval,
+        checker: Checker,
+        *,
+        top_k: int | None = None,
+        max_sentences: int | None = None,
+    ) -> Iterator[Answer]:
+        t0 = time.perf_counter()
+        composer = self.composer_for(retrieval.embedder, max_sentences)
+        comp = composer.run(question, retrieval.passages, retrieval.query_vector,
+                            retrieval.context)
+        compose = time.perf_counter() - t0
+        pool = [*retrieval.passages, *retrieval.context]  # Selected.passage indexes this
+        k = top_k or len(retrieval.passages)
+        cited = {s.passage for s in comp.sentences}
+        shown = [i for i in range(len(pool)) if i < k or i in cited]
+        number = {old: new + 1 for new, old in enumerate(shown)}
+        builder = AnswerBuilder(
+            question, [pool[i] for i in shown], checker,
+            {**retrieval.timings, "compose": compose},
+            abstained=comp.abstained, premise_conflict=comp.premise_conflict,
+        )
+        yield from builder.extend(
+            Claim(s.text, (number[s.passage],), (s.start, s.end)) for s in comp.sentences
+        )
+        yield builder.final(reason=comp.reason)
 
 
 class ChatGenerator(Generator):
@@ -137,11 +233,9 @@ class ChatGenerator(Generator):
     not thread-safe).
     """
 
-    extractive = False
-
     def __init__(
         self,
-        chat_model: Any,
+        chat_model: ChatModel | Callable[[], ChatModel],
         name: str = "chat",
         model: str | None = None,
         endpoint: str | None = None,
@@ -152,13 +246,17 @@ class ChatGenerator(Generator):
         self.model = model
         self.endpoint = endpoint
         self.stream = stream
-        self._model = None if _is_factory(chat_model) else chat_model
-        self._factory: Callable[[], Any] | None = chat_model if self._model is None else None
+        self._model: ChatModel | None = None
+        self._factory: Callable[[], ChatModel] | None = None
+        if isinstance(chat_model, ChatModel):
+            self._model = chat_model
+        else:
+            self._factory = chat_model
         self._lock = threading.Lock()
         self._serial = threading.Lock() if serialize else None
 
     @property
-    def chat_model(self) -> Any:
+    def chat_model(self) -> ChatModel:
         if self._model is None:
             with self._lock:
                 if self._model is None:
@@ -173,7 +271,24 @@ class ChatGenerator(Generator):
                         ) from exc
         return self._model
 
+    def answer(
+        self,
+        question: str,
+        retrieval: Retrieval,
+        checker: Checker,
+        *,
+        top_k: int | None = None,
+        max_sentences: int | None = None,
+    ) -> Iterator[Answer]:
+        """The model's draft from the first ``top_k`` passages, checked sentence by sentence
+        as it streams in (``rag.draft.stream_answer``)."""
+        passages = retrieval.passages[:top_k] if top_k else list(retrieval.passages)
+        chunks: Iterator[str] = self.draft(question, passages) if passages else iter(())
+        yield from stream_answer(question, chunks, passages, checker, dict(retrieval.timings),
+                                 max_sentences)
+
     def draft(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+        """The model's raw answer, as text chunks (unverified: never shown to a user)."""
         messages = build_messages(question, passages)
         if self._serial is not None:
             with self._serial:
@@ -196,11 +311,7 @@ class ChatGenerator(Generator):
             raise explain_error(exc, self.name, self.endpoint, self.model) from exc
 
 
-def _is_factory(obj: Any) -> bool:
-    return callable(obj) and not hasattr(obj, "invoke")
-
-
-def _text(message: Any) -> str:
+def _text(message: BaseMessage | str) -> str:
     content = getattr(message, "content", message)
     if isinstance(content, str):
         return content
@@ -279,10 +390,10 @@ def make_generator(
     LangChain chat model to use instead of building one (tests and evals pass fakes).
     ``options`` go to the chat model's constructor (``max_retries=0``, ``n_ctx=8192``...).
 
-    >>> make_generator("gpt", None)
+    >>> make_generator("gpt", None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    rag.errors.RagError: unknown generator 'gpt'; choose one of extractive, openai, ollama, llamacpp
+    rag.errors.RagError: unknown generator 'gpt'; choose one of extractive, openai, ...
     """
     key = (name or "extractive").strip().lower()
     if key not in GENERATORS:
@@ -360,7 +471,17 @@ def _llamacpp(model: str | None, stream: bool, options: dict) -> ChatGenerator:
                          serialize=True)
 
 
-def generator_from_settings(settings: Any, **overrides: Any) -> Generator:
+class GeneratorSettings(Protocol):
+    """What ``generator_from_settings`` reads (``rag.settings.Settings`` has it all)."""
+
+    @property
+    def generator(self) -> str: ...
+
+    @property
+    def model(self) -> str | None: ...
+
+
+def generator_from_settings(settings: GeneratorSettings, **overrides: Any) -> Generator:
     """``make_generator`` from ``settings.generator`` / ``settings.model`` and, when the
     settings carry them, ``base_url`` / ``api_key``; ``overrides`` win."""
     kwargs: dict[str, Any] = {

@@ -1,13 +1,20 @@
-"""Plain data types shared by every stage: documents, chunks, passages, citations, answers.
+"""Plain data types shared by every stage: documents, chunks, passages, retrievals,
+citations, answers.
 
 Nothing here does work; these are frozen records passed between ingest, chunk, store,
-retrieve, compose and verify. Offsets are always character offsets into the *stored*
+retrieve, generate and verify. Offsets are always character offsets into the *stored*
 document text (the cleaned text returned by ``QA.document_text``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: importing rag.types stays free of numpy and models
+    import numpy as np
+
+    from .embed_base import Embedder
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,32 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Retrieval:
+    """What retrieval found for one question (``HybridRetriever.search``).
+
+    ``passages`` are in rank order; ``dense_scores[i]`` is the cosine similarity of
+    ``passages[i]`` to the question, or None when the dense search did not list it (BM25
+    only). ``query_vector`` is the question's embedding (None in BM25-only mode) and
+    ``embedder`` the model that made it: vectors compared with it must come from the same
+    model. ``context`` holds, for a passage whose previous sentence no passage holds, that
+    sentence (the chunk before it, narrowed to its last sentence): an answer writer may quote
+    it. ``timings`` in seconds (``retrieve``).
+
+    >>> r = Retrieval("Where?", [Passage("c1", "a.md", "A", "Tartus.", 0.03)], dense_scores=[0.8])
+    >>> r.passages[0].chunk_id, r.dense_scores, r.context
+    ('c1', [0.8], [])
+    """
+
+    question: str
+    passages: list[Passage] = field(default_factory=list)
+    dense_scores: list[float | None] = field(default_factory=list)
+    query_vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    embedder: Embedder | None = field(default=None, compare=False, repr=False)
+    context: list[Passage] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
 class Citation:
     """Marker ``[n]``: an exact quote, ``document_text(doc_id)[start:end] == quote``."""
 
@@ -84,7 +117,8 @@ class Dropped:
 
 @dataclass(frozen=True)
 class Answer:
-    """What ``QA.ask`` returns."""
+    """What ``QA.ask`` returns. ``standalone_question`` is the question that was searched:
+    ``question`` itself, or a follow-up rewritten with the conversation (``rag.followup``)."""
 
     question: str
     text: str

@@ -8,21 +8,23 @@ and serves on 127.0.0.1:7860 by default (``--host/--port`` or ``GRADIO_SERVER_NA
 - Chat: the answer streams in sentence by sentence; every ``[n]`` is a link to its source card
   and shows the quote on hover. A card gives the title, the outlet and the cited quote
   highlighted (``<mark>``) inside its passage. Abstentions say so and list the closest
-  passages. Follow-ups are rewritten into standalone questions (``rag.followup``), shown above
-  the answer.
+  passages. The conversation goes with every question (``QA.stream(history=...)``), so a
+  follow-up is rewritten into a standalone question (``rag.followup``), shown above the
+  answer.
 - Library: the indexed documents; upload (.txt/.md/.html/.pdf, 10 MB at most, validated with
-  ``rag.ingest.load_document`` before it enters the corpus), delete, re-index with progress.
+  ``rag.ingest.load_document`` before it enters the corpus), delete, re-index with progress;
+  the service behind it is ``rag.library.Library``.
 - Check a text: paste any text; each sentence is shown green (an article supports it) or red
   (none does) with a numbered marker, and beside it a card per sentence with the supporting
   quote, or the closest passage and why it does not support it (``QA.check``).
 - Settings: passages per answer (``top_k``) and the answer generator (extractive by default;
   a language model as configured by the settings object, every sentence verified).
-- API: ``/ask`` (question -> ``Answer.to_dict()`` JSON), ``/ask_stream`` (the same, as
-  growing snapshots), ``/check`` (text -> ``CheckReport.to_dict()`` JSON), ``/documents``,
-  ``/upload``, ``/delete``, ``/reindex``.
+- API: ``/ask`` (question and an optional history -> ``Answer.to_dict()`` JSON),
+  ``/ask_stream`` (the same, as growing snapshots), ``/check`` (text ->
+  ``CheckReport.to_dict()`` JSON), ``/documents``, ``/upload``, ``/delete``, ``/reindex``.
 
-It does not answer questions itself (``rag.chain``), build indexes (``rag.index``) or keep
-users' conversations beyond their browser session.
+It does not answer questions itself (``rag.chain``), manage the corpus and index
+(``rag.library``) or keep users' conversations beyond their browser session.
 """
 
 from __future__ import annotations
@@ -32,11 +34,8 @@ import html
 import os
 import re
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,217 +44,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships with t
 
 import gradio as gr  # noqa: E402 - the environment above must be set first
 
-from .chain import QA, load  # noqa: E402
 from .check import MAX_CHECK_CHARS, CheckedSentence, CheckReport  # noqa: E402
-from .cli import tqdm_progress  # noqa: E402
 from .errors import RagError  # noqa: E402
-from .followup import condense  # noqa: E402
-from .index import BuildStats, build_index  # noqa: E402
-from .ingest import load_document  # noqa: E402
+from .library import (  # noqa: E402
+    MAX_UPLOAD_BYTES,
+    UPLOAD_TYPES,
+    WARM_UP,
+    Backend,
+    Library,
+    sanitize_filename,
+)
+from .progress import tqdm_progress  # noqa: E402
 from .settings import GENERATORS, Settings  # noqa: E402
-from .store import current_generation  # noqa: E402
 from .types import Answer, Citation, Passage  # noqa: E402
 
 EXAMPLES = [
-    "Why won't Russia drop Assad?",
+    WARM_UP,
     "What naval assets does Russia have in Syria?",
     "Who does Moscow see as the loser if Assad falls?",
 ]
-UPLOAD_TYPES = (".txt", ".md", ".html", ".htm", ".pdf")
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 DOC_HEADERS = ["Document", "Title", "Outlet", "Date", "Chunks"]
 ABSTAIN_NOTE = "The indexed articles don't answer this."
 CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
-
-
-# --------------------------------------------------------------------------------------
-# Backend: the live QA and the corpus, shared by every session
-# --------------------------------------------------------------------------------------
-class Backend:
-    """Holds the live ``QA``; re-indexing builds a new generation and swaps it in under a lock.
-
-    Requests read ``backend.qa`` once and keep that object for the whole answer, so a swap
-    never changes the index under a running answer; the old QA is dropped when unused.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.corpus_dir = Path(settings.corpus_dir)
-        self.index_dir = Path(settings.index_dir)
-        self._qa: QA | None = None
-        self._by_generator: dict[str, QA] = {}
-        self._swap = threading.Lock()  # guards self._qa
-        self._build = threading.Lock()  # one corpus change / build at a time
-
-    @property
-    def qa(self) -> QA:
-        with self._swap:
-            if self._qa is None:
-                raise RagError("the index is not loaded yet")
-            return self._qa
-
-    def start(self, progress: Callable[[str, int, int], None] | None = None) -> BuildStats | None:
-        """Build the index when none exists, load it and warm the model up."""
-        stats = None
-        if current_generation(self.index_dir) is None:
-            stats = self._build_index(progress)
-        self._load()
-        self.qa.ask(EXAMPLES[0])  # loads the model, FAISS and the scorer before the first user
-        return stats
-
-    def _build_index(self, progress: Callable[[str, int, int], None] | None) -> BuildStats:
-        s = self.settings
-        return build_index(
-            self.corpus_dir, self.index_dir, embedding_model=s.embedding_model,
-            chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap,
-            batch_size=s.embed_batch_size, progress=progress,
-        )
-
-    def _load(self) -> None:
-        new = load(self.index_dir, self.settings)  # the embedder is cached per process
-        with self._swap:
-            self._qa = new
-            self._by_generator = {self.settings.generator: new}
-
-    def qa_for(self, generator: str) -> QA:
-        """The QA answering with ``generator`` over the live index (built on first use).
-
-        Raises ``RagError`` naming the fix when that generator cannot be used (a missing
-        extra, no server configured)."""
-        from .generate import generator_from_settings
-
-        qa = self.qa
-        with self._swap:
-            cached = self._by_generator.get(generator)
-            if cached is not None and cached.store is qa.store:
-                return cached
-        settings = self.settings.with_(generator=generator)
-        other = QA(qa.store, settings, embedder=qa.embedder,
-                   generator=generator_from_settings(settings))
-        with self._swap:
-            self._by_generator[generator] = other
-        return other
-
-    def reindex(self, progress: Callable[[str, int, int], None] | None = None) -> BuildStats:
-        with self._build:
-            return self._reindex_locked(progress)
-
-    def _reindex_locked(self, progress: Callable[[str, int, int], None] | None) -> BuildStats:
-        stats = self._build_index(progress)
-        self._load()
-        return stats
-
-    # -- corpus changes ---------------------------------------------------------------
-    def add_files(
-        self, files: Sequence[tuple[str, bytes]], replace_existing: bool,
-        progress: Callable[[str, int, int], None] | None = None,
-    ) -> tuple[list[str], BuildStats]:
-        """Validate every file, then write them into the corpus and re-index.
-
-        Nothing is written unless every file is valid; a file the indexer still skips is
-        taken out again (the replaced version restored) and the index rebuilt as it was.
-        """
-        with self._build:
-            checked: list[tuple[str, bytes]] = []
-            problems: list[str] = []
-            for name, data in files:
-                try:
-                    checked.append((self._check_upload(name, data, replace_existing), data))
-                except RagError as exc:
-                    problems.append(str(exc))
-            names = [n for n, _ in checked]
-            if len(set(names)) != len(names):
-                problems.append("two uploaded files have the same name")
-            if problems:
-                raise RagError("; ".join(problems))
-            backups: dict[str, bytes | None] = {}
-            for name, data in checked:
-                target = self.corpus_dir / name
-                backups[name] = target.read_bytes() if target.exists() else None
-                _write_atomic(target, data)
-            stats = self._reindex_locked(progress)
-            bad = {d: r for d, r in stats.skipped if d in backups}
-            if bad:
-                for name, old in backups.items():
-                    if old is None:
-                        (self.corpus_dir / name).unlink(missing_ok=True)
-                    else:
-                        _write_atomic(self.corpus_dir / name, old)
-                self._reindex_locked(None)
-                raise RagError("not added: " + "; ".join(f"{d}: {r}" for d, r in bad.items()))
-            return names, stats
-
-    def _check_upload(self, name: str, data: bytes, replace_existing: bool) -> str:
-        safe = sanitize_filename(name)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise RagError(f"{safe}: {len(data) / 1e6:.1f} MB is over the 10 MB limit")
-        target = self._corpus_path(safe)
-        if target.exists() and not replace_existing:
-            raise RagError(
-                f"{safe} is already in the library; tick 'Replace existing files' to replace it"
-            )
-        try:
-            load_document(target, self.corpus_dir, data)  # reads `data`, never the disk
-        except RagError as exc:
-            raise RagError(f"{safe} was rejected: {exc}") from None
-        return safe
-
-    def delete(
-        self, doc_id: str, progress: Callable[[str, int, int], None] | None = None
-    ) -> BuildStats:
-        with self._build:
-            known = {d.doc_id for d in self.qa.documents()}
-            if doc_id not in known:
-                raise RagError(f"no document {doc_id!r} in the library")
-            path = self._corpus_path(doc_id, nested=True)
-            if not path.is_file():
-                raise RagError(f"{doc_id} is indexed but not in {self.corpus_dir}; re-index")
-            others = [p for p in self.corpus_dir.rglob("*") if p.is_file() and p != path]
-            if not any(p.suffix.lower() in UPLOAD_TYPES + (".markdown",) for p in others):
-                raise RagError("this is the last document; add another before deleting it")
-            path.unlink()
-            return self._reindex_locked(progress)
-
-    def _corpus_path(self, name: str, nested: bool = False) -> Path:
-        """``corpus_dir / name``, refusing anything that would land outside the corpus."""
-        root = self.corpus_dir.resolve()
-        path = (root / name).resolve()
-        if path.parent != root and not (nested and root in path.parents):
-            raise RagError(f"{name!r} is not a file name inside the corpus")
-        return path
-
-
-def sanitize_filename(name: str) -> str:
-    """A safe corpus file name: the base name only, letters, digits, ``.-_``, allowed type.
-
-    >>> sanitize_filename("../../etc/My Article (1).TXT")
-    'My-Article-1.txt'
-    """
-    base = re.split(r"[\\/]", str(name or ""))[-1]
-    stem, dot, suffix = base.rpartition(".")
-    if not dot:
-        stem, suffix = base, ""
-    suffix = "." + suffix.lower() if suffix else ""
-    if suffix not in UPLOAD_TYPES:
-        raise RagError(
-            f"{base or 'the file'}: unsupported type {suffix or '(none)'}; upload "
-            + ", ".join(UPLOAD_TYPES)
-        )
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-_")[:100].strip(".-_")
-    if not stem:
-        raise RagError(f"{base!r}: the file name has no usable characters")
-    return stem + suffix
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)  # hidden: not indexed
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------
@@ -449,7 +259,7 @@ element.addEventListener('focusout', (ev) => link(ev, false));
 """
 
 
-def documents_table(backend: Backend) -> list[list[Any]]:
+def documents_table(backend: Library) -> list[list[Any]]:
     return [[d.doc_id, d.title, d.outlet or "", d.date or "", d.n_chunks]
             for d in backend.qa.documents()]
 
@@ -538,7 +348,7 @@ a.cite:hover .tip, a.cite:focus .tip { display: block; }
 """
 
 
-def build_demo(backend: Backend) -> gr.Blocks:
+def build_demo(backend: Library) -> gr.Blocks:
     settings = backend.settings
 
     def progress_fn(progress: gr.Progress) -> Callable[[str, int, int], None]:
@@ -560,9 +370,8 @@ def build_demo(backend: Backend) -> gr.Blocks:
             yield render_chat(turns), gr.skip(), turns, ""
             return
         history = [(t["question"], t.get("text", "")) for t in turns]
-        standalone = condense(history, question)
         k = len(turns)
-        turn: dict[str, Any] = {"question": question, "standalone": standalone}
+        turn: dict[str, Any] = {"question": question}
         turns.append(turn)
         yield render_chat(turns), render_sources(None, k), turns, ""
         try:  # one QA for the whole answer, even if a re-index swaps it meanwhile
@@ -575,11 +384,10 @@ def build_demo(backend: Backend) -> gr.Blocks:
         first: float | None = None
         answer: Answer | None = None
         try:
-            for snapshot in qa.stream(standalone, top_k=int(top_k)):
-                answer = replace(snapshot, question=question, standalone_question=standalone)
+            for answer in qa.stream(question, top_k=int(top_k), history=history):
                 first = first or time.perf_counter() - t0
                 turn.update(html=_answer_html(answer, k), abstained=answer.abstained,
-                            text=answer.text)
+                            text=answer.text, standalone=answer.standalone_question)
                 yield render_chat(turns), render_sources(answer, k), turns, ""
         except RagError as exc:
             turn.update(html=f'<div class="abstain">{_e(exc)}</div>', text="")
@@ -613,17 +421,21 @@ def build_demo(backend: Backend) -> gr.Blocks:
             return render_check(error=f"Cannot check this text: {exc}.")
 
     # -- API ----------------------------------------------------------------------------
-    def ask(question: str) -> dict:
-        """Answer a question: {"answer", "citations", "passages", "abstained", ...}."""
+    def ask(question: str, history: list | None = None) -> dict:
+        """Answer a question: {"answer", "citations", "passages", "abstained",
+        "standalone_question", ...}. ``history`` (optional) is the conversation so far, as
+        [question, answer] pairs or chat messages {"role", "content"}: a follow-up question
+        is rewritten with it ("standalone_question" says how)."""
         try:
-            return backend.qa.ask(question).to_dict()
+            return backend.qa.ask(question, history=history or None).to_dict()
         except RagError as exc:
             raise gr.Error(str(exc)) from None
 
-    def ask_stream(question: str) -> Iterator[dict]:
-        """The answer as growing snapshots (the last one is final), as JSON like /ask."""
+    def ask_stream(question: str, history: list | None = None) -> Iterator[dict]:
+        """The answer as growing snapshots (the last one is final), as JSON like /ask;
+        ``history`` as for /ask."""
         try:
-            for a in backend.qa.stream(question):
+            for a in backend.qa.stream(question, history=history or None):
                 yield a.to_dict()
         except RagError as exc:
             raise gr.Error(str(exc)) from None
@@ -808,7 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
         port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
-        backend = Backend(settings)
+        backend = Library(settings)
         print(f"rag: loading the index {settings.index_dir} (corpus {settings.corpus_dir})…",
               file=sys.stderr, flush=True)
         progress, close = tqdm_progress()
@@ -834,4 +646,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["Backend", "build_demo", "main", "sanitize_filename"]
+__all__ = ["Backend", "Library", "build_demo", "main", "sanitize_filename"]

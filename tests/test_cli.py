@@ -12,10 +12,11 @@ import pytest
 from conftest import ROOT
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):  # noqa: ANN201
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,  # noqa: ANN201
+        stdin: str | None = None):
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=300, input=stdin,
     )
 
 
@@ -23,6 +24,7 @@ def test_help_is_instant_and_imports_nothing_heavy() -> None:
     t = time.perf_counter()
     out = run("--help")
     assert out.returncode == 0 and "ask" in out.stdout and "index" in out.stdout
+    assert "chat" in out.stdout
     assert time.perf_counter() - t < 5
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, rag, rag.cli; rag.cli._parser(); heavy = "
@@ -97,3 +99,67 @@ def test_unreachable_model_server_is_one_line(hash_index: Path) -> None:
               env={"RAG_EMBEDDING_MODEL": "hash", "OPENAI_API_KEY": "x"})
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "is the server running" in out.stderr
+
+
+def test_chat_reads_questions_and_keeps_the_conversation(hash_index: Path) -> None:
+    """Questions piped into ``rag chat``: each answered with its sources, follow-ups searched
+    with the conversation, a bad question reported without ending the chat, ``exit`` ends it."""
+    questions = [
+        "How many Tomahawk missiles were launched?",
+        "And how did Moscow respond to that?",
+        "",
+        "x" * 2500,
+        "What did Konstantin Kosachev say about the hotline?",
+        "What did the Pentagon say about it?",
+        "exit",
+        "Why won't Russia drop Assad?",  # after exit: never asked
+    ]
+    out = run("chat", "--index", str(hash_index), stdin="\n".join(questions) + "\n",
+              env={"RAG_EMBEDDING_MODEL": "hash"})
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "rag: error: the question is 2500 characters long" in out.stderr
+    assert "59 Tomahawk" in out.stdout and "Sources:" in out.stdout
+    assert "(searched as: How did Moscow respond to that (Tomahawk missiles)?)" in out.stdout
+    assert "(searched as: What did the Pentagon say about it (hotline)?)" in out.stdout
+    answers = out.stdout.count("Sources:") + out.stdout.count("Closest passages:")
+    assert answers == 4  # the four real questions; nothing after "exit"
+
+
+def test_chat_json_and_end_of_input(hash_index: Path) -> None:
+    import json
+
+    first = "What did Konstantin Kosachev say about the hotline?"
+    out = run("chat", "--index", str(hash_index), "--json",
+              stdin=f"{first}\nWhat did the Pentagon say about it?",  # no newline, no exit
+              env={"RAG_EMBEDDING_MODEL": "hash"})
+    assert out.returncode == 0, out.stderr
+    answers = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [a["question"] for a in answers] == [first, "What did the Pentagon say about it?"]
+    assert answers[1]["standalone_question"] == "What did the Pentagon say about it (hotline)?"
+
+
+def test_chat_ends_cleanly_on_ctrl_c(hash_index: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "chat", "--index", str(hash_index)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "RAG_EMBEDDING_MODEL": "hash"},
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("How many Tomahawk missiles were launched?\n")
+        proc.stdin.flush()
+        lines = []
+        while not any(line.startswith("Sources:") for line in lines):
+            line = proc.stdout.readline()
+            assert line, "the chat ended before answering"
+            lines.append(line)
+        proc.send_signal(signal.SIGINT)  # waiting for the next question
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

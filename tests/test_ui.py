@@ -1,11 +1,12 @@
 """UI tests: the real app in a subprocess, driven through its API with ``gradio_client``.
 
-Covers the demo question (cited), an off-topic question (abstains), upload -> cited ->
-delete -> no longer cited, rejected uploads (binary, wrong type, existing name) leaving the
-library unchanged, the streaming endpoint's timings, ``/check`` (a verbatim corpus sentence
-supported with an exact quote, an invented one not; empty and over-long text refused), and the
-follow-up rewriting unit tests.
-Browser rendering is in ``test_browser.py``.
+Covers the demo question (cited), an off-topic question (abstains), a follow-up with the
+conversation as ``history`` (pairs or chat messages, on ``/ask`` and ``/ask_stream``), upload
+-> cited -> delete -> no longer cited, rejected uploads (binary, wrong type, existing name)
+leaving the library unchanged, the streaming endpoint's timings, ``/check`` (a verbatim corpus
+sentence supported with an exact quote, an invented one not; empty and over-long text
+refused), and that the library service imports no web framework.
+Browser rendering is in ``test_browser.py``; the follow-up rules in ``test_followup.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 import pytest
 from conftest_ui import running_app
 
-from rag.followup import condense, is_followup
 from rag.ingest import load_document
 
 DEMO = "Why won't Russia drop Assad?"
@@ -33,38 +33,8 @@ NEW_Q = "When does the Zorblat cheese festival take place?"
 VERBATIM = ("It would deprive Moscow of its only ally in the Middle East that hosts Russian air "
             "force and naval assets.")  # copied from corpus/russia-assad-ap.md
 INVENTED = "The Eiffel Tower was moved to Berlin in 2015."
-
-
-# -- follow-up rewriting (no server) ------------------------------------------------------
-def test_condense_followup_with_anaphor() -> None:
-    history = [(DEMO, "The Russian president can't accept ... [1]")]
-    out = condense(history, "And why does that matter to Putin?")
-    assert out == "Why won't Russia drop Assad, and why does that matter to Putin?"
-
-
-def test_condense_what_about_and_chains_on_the_standalone_question() -> None:
-    history = [(DEMO, "a"), ("And why does that matter to Putin?", "b")]
-    expected = "Why won't Russia drop Assad, and what about Iran?"
-    assert condense(history, "What about Iran?") == expected
-
-
-def test_condense_leaves_standalone_questions_alone() -> None:
-    history = [(DEMO, "a")]
-    assert condense(history, "  How big is the  naval base in Tartus? ") == (
-        "How big is the naval base in Tartus?"
-    )
-    assert condense(history, "Is it true that Moscow backs Assad?") == (
-        "Is it true that Moscow backs Assad?"
-    )
-    assert condense([], "And why does that matter?") == "And why does that matter?"
-
-
-def test_is_followup() -> None:
-    assert is_followup("Why?")
-    assert is_followup("what about the US?")
-    assert is_followup("What did he say?")
-    assert not is_followup(DEMO)
-    assert not is_followup("")
+KOSACHEV = "What did Konstantin Kosachev say about the hotline?"
+PENTAGON = "What did the Pentagon say about it?"
 
 
 # -- the running app ------------------------------------------------------------------------
@@ -103,6 +73,29 @@ def test_off_topic_question_abstains(app) -> None:
     assert r["abstained"]
     assert not r["citations"]
     assert "don't answer" in r["answer"]
+
+
+@pytest.mark.ui
+@pytest.mark.model
+def test_ask_takes_the_conversation(app) -> None:
+    """A follow-up sent with the history is searched as a standalone question and finds
+    what it asks for; /ask_stream takes the same history, as chat messages too."""
+    client, _ = app
+    first = client.predict(KOSACHEV, api_name="/ask")
+    assert first["standalone_question"] == KOSACHEV
+    r = client.predict(PENTAGON, [[KOSACHEV, first["answer"]]], api_name="/ask")
+    assert r["question"] == PENTAGON
+    assert r["standalone_question"] == "What did the Pentagon say about it (hotline)?"
+    assert "The Pentagon has insisted" in r["passages"][0]["text"]
+    messages = [{"role": "user", "content": KOSACHEV},
+                {"role": "assistant", "content": first["answer"]}]
+    job = client.submit(PENTAGON, messages, api_name="/ask_stream")
+    list(job)
+    final = job.outputs()[-1]
+    assert final["standalone_question"] == r["standalone_question"]
+    assert final["answer"] == r["answer"]
+    alone = client.predict(PENTAGON, api_name="/ask")  # no history: searched as asked
+    assert alone["standalone_question"] == PENTAGON
 
 
 @pytest.mark.ui
@@ -248,6 +241,21 @@ def test_render_check_escapes_numbers_and_links() -> None:
     assert "Closest passage" in html
     error = render_check(error="bad <input>")
     assert "chk-error" in error and "bad &lt;input&gt;" in error
+
+
+def test_library_service_imports_no_web_framework() -> None:
+    import subprocess
+    import sys
+
+    from conftest_ui import ROOT
+
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, rag.library, rag.cli; "
+         "print([m for m in ('gradio', 'rag.ui') if m in sys.modules])"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]"
 
 
 def test_sanitize_filename() -> None:
