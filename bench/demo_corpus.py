@@ -3,8 +3,9 @@ how the answers read for a few questions, two of which the corpus cannot answer.
 
 ``.venv/bin/python -m bench.demo_corpus [--model NAME]`` builds a fresh index in a temporary
 folder (model load included, as a first run pays it), then measures in one process. Warm
-latency is given twice: with the composer's sentence-vector cache warm (a repeated or similar
-question) and cleared before each question (a new question over new passages).
+latency is given twice: repeated questions (caches warm) and every question of the eval set
+with the composer's and checker's caches emptied first (a new question over new passages;
+the target, p50 <= 100 ms, is for this one).
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ print(time.perf_counter() - t)
 """
 
 
+def _clear_caches(qa: object) -> None:
+    """Empty the composer's sentence vectors and the support checker's (and, with the ranked
+    composer, the ranker's) caches of scores."""
+    composer = getattr(qa, "composer", None)
+    for owner in (composer, getattr(composer, "ranker", None), getattr(qa, "scorer", None)):
+        cache = getattr(owner, "_cache", None)
+        if cache is not None:
+            cache.clear()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.demo_corpus", description=__doc__)
     p.add_argument("--model", default="all-MiniLM-L6-v2")
@@ -64,19 +75,25 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 qa.ask(q)
                 warm.append(time.perf_counter() - t)
+        # A new question: every question of the eval set, with the composer's and the
+        # checker's caches emptied first, so nothing is reused from an earlier ask.
+        from evals.suite import load_cases
+
         fresh = []
-        for q in QUESTIONS:
-            qa.composer._cache.clear()
+        for case in load_cases():
+            _clear_caches(qa)
             t = time.perf_counter()
-            qa.ask(q)
+            qa.ask(case.question)
             fresh.append(time.perf_counter() - t)
         print(f"model {args.model}: {stats.documents} documents, {stats.chunks} chunks")
         print(f"build from scratch (model load included): {build:.1f} s; "
               f"no-change rebuild: {rebuild * 1000:.0f} ms, {again.embedded} embedded")
         print(f"cold start (fresh process: import, load, first answer): {cold:.1f} s")
         print(f"warm ask p50 {statistics.median(warm) * 1000:.0f} ms, max "
-              f"{max(warm) * 1000:.0f} ms ({len(warm)} asks); sentence cache cleared: p50 "
-              f"{statistics.median(fresh) * 1000:.0f} ms")
+              f"{max(warm) * 1000:.0f} ms ({len(warm)} asks, repeated); new questions (the "
+              f"{len(fresh)} eval-set questions, caches emptied): p50 "
+              f"{statistics.median(fresh) * 1000:.0f} ms, p95 "
+              f"{statistics.quantiles(fresh, n=20)[-1] * 1000:.0f} ms (target p50 <= 100 ms)")
         for q in QUESTIONS:
             a = qa.ask(q)
             print(f"\n## {q}\n(abstained: {a.abstained})\n{a.text}")

@@ -168,7 +168,12 @@ class ExtractiveGenerator(Generator):
     extractive = True
     extra_passages = COMPOSE_EXTRA
 
-    def __init__(self, composer: Composer | None = None) -> None:
+    def __init__(self, composer: Composer | None = None, ranked: bool = False) -> None:
+        """``ranked``: compose with the trained answer ranker (``rag.compose_ranked``,
+        generator name ``ranked``; opt-in, see that module for why it is not the default)."""
+        if ranked:
+            self.name = "ranked"
+        self.ranked = ranked
         self._composer = composer
         self._made_for: tuple[int, int | None] | None = None  # (embedder id, max_sentences)
         self._lock = threading.Lock()
@@ -179,17 +184,22 @@ class ExtractiveGenerator(Generator):
         return self._composer
 
     def composer_for(
-        self, embedder: Embedder | None, max_sentences: int | None = None
+        self, embedder: Embedder | None, max_sentences: int | None = None,
+        checker: Checker | None = None,
     ) -> Composer:
         """The composer for sentences compared with ``embedder``'s query vectors (made on
         first use; a composer given to the constructor is always used)."""
         key = (id(embedder), max_sentences)
         with self._lock:
             if self._composer is None or (self._made_for is not None and self._made_for != key):
-                self._composer = (
-                    ExtractiveComposer(embedder) if max_sentences is None
-                    else ExtractiveComposer(embedder, max_sentences=max_sentences)
-                )
+                kwargs: dict[str, Any] = {} if max_sentences is None else {
+                    "max_sentences": max_sentences}
+                if self.ranked:
+                    from .compose_ranked import RankedComposer
+
+                    self._composer = RankedComposer(embedder, checker=checker, **kwargs)
+                else:
+                    self._composer = ExtractiveComposer(embedder, **kwargs)
                 self._made_for = key
             return self._composer
 
@@ -203,7 +213,7 @@ class ExtractiveGenerator(Generator):
         max_sentences: int | None = None,
     ) -> Iterator[Answer]:
         t0 = time.perf_counter()
-        composer = self.composer_for(retrieval.embedder, max_sentences)
+        composer = self.composer_for(retrieval.embedder, max_sentences, checker)
         comp = composer.run(question, retrieval.passages, retrieval.query_vector,
                             retrieval.context)
         compose = time.perf_counter() - t0
@@ -393,15 +403,15 @@ def make_generator(
     >>> make_generator("gpt", None)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    rag.errors.RagError: unknown generator 'gpt'; choose one of extractive, openai, ...
+    rag.errors.RagError: unknown generator 'gpt'; choose one of extractive, ranked, openai, ...
     """
     key = (name or "extractive").strip().lower()
     if key not in GENERATORS:
         raise RagError(f"unknown generator {name!r}; choose one of {', '.join(GENERATORS)}")
-    if key == "extractive":
+    if key in ("extractive", "ranked"):
         if chat_model is not None:
             raise RagError("a chat_model needs an LM generator (openai, ollama, llamacpp)")
-        return ExtractiveGenerator()
+        return ExtractiveGenerator(ranked=key == "ranked")
     if chat_model is not None:
         return ChatGenerator(chat_model, key, model, base_url, stream=stream)
     if key == "openai":

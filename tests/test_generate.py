@@ -220,7 +220,7 @@ def test_load_keeps_the_extractive_default(base_qa: QA) -> None:
 
 
 def test_unknown_generator() -> None:
-    with pytest.raises(RagError, match="choose one of extractive, openai"):
+    with pytest.raises(RagError, match="choose one of extractive, ranked, openai"):
         make_generator("gpt", None)
 
 

@@ -1,5 +1,6 @@
 """``python -m rag.train support [options]``: train a model and write it under ``rag/models``.
 
+``ranker``: the answer ranker (``rag.train.ranker``), then its abstention decision.
 ``support``: the support model (``rag.train.support``), then its calibrated decision
 (``rag.train.calibrate``). ``calibrate-support``: only the decision, on the committed model.
 """
@@ -17,14 +18,29 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     ap = argparse.ArgumentParser(prog="python -m rag.train", description=__doc__)
     sub = ap.add_subparsers(dest="what", required=True)
-    from . import calibrate, support
+    from . import abstain, calibrate, ranker, support
 
     p = sub.add_parser("support", help="train the support model (about an hour)")
     support.add_arguments(p)
     calibrate.add_arguments(p, standalone=False)
     p = sub.add_parser("calibrate-support", help="fit the support decision on the committed model")
     calibrate.add_arguments(p)
+    p = sub.add_parser("ranker", help="train the answer ranker (about 40 minutes)")
+    ranker.add_arguments(p)
+    abstain.add_arguments(p, standalone=False)
+    p = sub.add_parser("calibrate-ranker",
+                       help="fit the abstention decision on the committed ranker")
+    abstain.add_arguments(p)
     args = ap.parse_args(argv)
+    if args.what in ("ranker", "calibrate-ranker"):
+        from .card import write_ranker_card
+
+        if args.what == "ranker":
+            ranker.run(args)
+        decision = abstain.run(args)
+        print(f"wrote {write_ranker_card(getattr(args, 'model', None))}", file=sys.stderr)
+        print(json.dumps(decision, indent=1))
+        return 0
     if args.what == "support":
         support.run(args)
     out = calibrate.run(args)

@@ -37,7 +37,7 @@ import numpy as np
 from ..embed import resolve_model_path
 from ..settings import DEFAULT_MODEL
 
-__all__ = ["TrainConfig", "fine_tune", "export_onnx", "predict_torch"]
+__all__ = ["TrainConfig", "fine_tune", "export_onnx", "predict_torch", "write_meta"]
 
 OPSET = 17
 
@@ -291,3 +291,26 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool) -> Path:
         fp32.replace(target)
     shutil.copy(Path(model_dir) / "encoder" / "tokenizer.json", out_dir / "tokenizer.json")
     return target
+
+
+def write_meta(out: Path, onnx_file: Path, cfg: TrainConfig, name: str, version: str,
+               training: dict[str, Any], decision: dict[str, Any] | None = None) -> None:
+    """``out/meta.json``: what ``rag.crossencoder`` checks (format, SHA-256 of the ONNX file,
+    input lengths) and what the model card reads (training figures, the decision)."""
+    import json
+
+    from ..crossencoder import FORMAT, sha256_file
+
+    meta = {
+        "format": FORMAT,
+        "name": name,
+        "version": training.get("version", version),
+        "sha256": sha256_file(onnx_file),
+        "max_length": cfg.max_length,
+        "max_length_a": cfg.max_length_a,
+        "base_model": cfg.base_model,
+        "decision": decision or {},
+        "training": training,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",
+                                   encoding="utf-8")

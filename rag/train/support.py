@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ..crossencoder import FORMAT, CrossEncoder, model_dir, sha256_file
-from .finetune import TrainConfig, export_onnx, fine_tune
+from ..crossencoder import CrossEncoder, model_dir
+from .finetune import TrainConfig, export_onnx, fine_tune, write_meta
 from .news import DEFAULT_DATA
 from .support_data import Example, build_examples, describe
 
@@ -122,7 +122,7 @@ def run(args: Any) -> dict[str, Any]:
         if out.exists():
             shutil.rmtree(out)
         onnx_file = export_onnx(hf_dir, out, quantize=quantize)
-        _write_meta(out, onnx_file, cfg, {}, {})
+        write_meta(out, onnx_file, cfg, MODEL_NAME, VERSION, {})
         t = time.perf_counter()
         logits = CrossEncoder(out).logits(pairs)
         per_pair_ms = (time.perf_counter() - t) / max(1, len(pairs)) * 1000
@@ -160,27 +160,9 @@ def run(args: Any) -> dict[str, Any]:
         "kept": keep,
         "command_seconds": round(time.perf_counter() - t_start, 1),
     }
-    _write_meta(target, target / "model.onnx", cfg, training, {})
+    write_meta(target, target / "model.onnx", cfg, MODEL_NAME, VERSION, training)
     print(f"wrote {target} ({keep})", file=sys.stderr)
     return training
-
-
-def _write_meta(
-    out: Path, onnx_file: Path, cfg: TrainConfig, training: dict, decision: dict
-) -> None:
-    meta = {
-        "format": FORMAT,
-        "name": MODEL_NAME,
-        "version": training.get("version", VERSION),
-        "sha256": sha256_file(onnx_file),
-        "max_length": cfg.max_length,
-        "max_length_a": cfg.max_length_a,
-        "base_model": cfg.base_model,
-        "decision": decision,
-        "training": training,
-    }
-    (out / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
 
 
 def add_arguments(p: Any) -> None:

@@ -1,0 +1,135 @@
+"""Train the answer ranker: does this sentence (with the one before it) answer this question?
+
+``python -m rag.train ranker`` runs every step, seeded, and writes ``rag/models/ranker/``,
+with the same machinery as the support model (``rag.train.finetune``):
+
+1. examples (``rag.train.ranker_data``) from ``--train-articles`` articles of the ``train``
+   split; held-out examples and calibration questions from the ``calibration`` split (never
+   the ``report`` split);
+2. fine-tune all-MiniLM-L6-v2 as a cross-encoder on (question, candidate) pairs, inputs of
+   at most ``--max-length`` word pieces (short: a question and two sentences);
+3. export to ONNX, fp32 and int8; keep int8 when its balanced accuracy on the calibration
+   examples is within one point of fp32's;
+4. write ``model.onnx``, ``tokenizer.json``, ``meta.json``; fit the abstention decision on the
+   calibration questions (``rag.train.abstain``) and write the model card.
+
+Intermediate files go to ``build/train/ranker/`` (git-ignored). ``--resume`` takes the
+fine-tuned weights of an earlier run from there and redoes only the export and the fits.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..crossencoder import CrossEncoder, model_dir
+from .finetune import TrainConfig, export_onnx, fine_tune, write_meta
+from .news import DEFAULT_DATA
+from .ranker_data import build_examples, describe
+from .support import INT8_TOLERANCE, balanced_accuracy, best_threshold
+
+MODEL_NAME = "ranker"
+VERSION = "ranker-1"
+WORK_DIR = Path(__file__).resolve().parents[2] / "build" / "train" / MODEL_NAME
+
+
+def run(args: Any) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    cfg = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.lr,
+                      seed=args.seed, max_length=args.max_length, max_length_a=48)
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"building examples from {args.data} ...", file=sys.stderr)
+    train = build_examples("train", args.train_articles, seed=args.seed, path=args.data)
+    cal = build_examples("calibration", args.cal_articles, seed=args.seed + 1, path=args.data)
+    for name, rows in (("train", train), ("calibration", cal)):
+        with open(work / f"{name}.jsonl", "w", encoding="utf-8") as f:
+            for e in rows:
+                f.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
+    data_info = {"train": describe(train), "calibration": describe(cal)}
+    print(json.dumps(data_info, indent=1), file=sys.stderr)
+    hf_dir = work / "hf"
+    if args.resume and (hf_dir / "head.pt").exists():
+        figures = json.loads((work / "fit.json").read_text())
+        print(f"fine-tuned weights taken from {hf_dir}", file=sys.stderr)
+    else:
+        figures = fine_tune([(e.question, e.candidate) for e in train],
+                            [e.label for e in train], cfg, hf_dir)
+        (work / "fit.json").write_text(json.dumps(figures))
+        print(f"trained: {figures}", file=sys.stderr)
+
+    labels = np.asarray([e.label for e in cal])
+    pairs = [(e.question, e.candidate) for e in cal]
+    results: dict[str, dict[str, float]] = {}
+    for variant, quantize in (("fp32", False), ("int8", True)):
+        out = work / f"onnx-{variant}"
+        if out.exists():
+            shutil.rmtree(out)
+        onnx_file = export_onnx(hf_dir, out, quantize=quantize)
+        write_meta(out, onnx_file, cfg, MODEL_NAME, VERSION, {})
+        t = time.perf_counter()
+        logits = CrossEncoder(out).logits(pairs)
+        per_pair_ms = (time.perf_counter() - t) / max(1, len(pairs)) * 1000
+        cut, ba_best = best_threshold(labels, logits)
+        results[variant] = {
+            "balanced_accuracy_at_0": round(balanced_accuracy(labels, logits >= 0), 4),
+            "balanced_accuracy_best": round(ba_best, 4),
+            "best_logit_cut": round(cut, 3),
+            "top1_accuracy": round(_top1(cal, logits), 4),
+            "ms_per_pair_batched": round(per_pair_ms, 2),
+            "size_mb": round(onnx_file.stat().st_size / 1e6, 1),
+        }
+        print(f"{variant}: {results[variant]}", file=sys.stderr)
+    keep = ("int8" if results["int8"]["balanced_accuracy_best"]
+            >= results["fp32"]["balanced_accuracy_best"] - INT8_TOLERANCE else "fp32")
+    target = Path(args.model) if getattr(args, "model", None) else model_dir(MODEL_NAME)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("model.onnx", "tokenizer.json"):
+        shutil.copy(work / f"onnx-{keep}" / name, target / name)
+    training = {
+        "version": VERSION,
+        "seed": args.seed,
+        "data": str(Path(args.data).name),
+        "config": asdict(cfg),
+        "examples": data_info,
+        "fit": figures,
+        "export": results,
+        "kept": keep,
+        "command_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    write_meta(target, target / "model.onnx", cfg, MODEL_NAME, VERSION, training)
+    print(f"wrote {target} ({keep})", file=sys.stderr)
+    return training
+
+
+def _top1(examples: Any, logits: np.ndarray) -> float:
+    """Share of questions whose positive scores above all of its negatives."""
+    by_q: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    for e, z in zip(examples, logits, strict=True):
+        if e.source != "type":
+            by_q.setdefault((e.article_id, e.question), []).append((float(z), e.label))
+    rows = [max(v)[1] for v in by_q.values() if any(lab for _, lab in v)]
+    return sum(rows) / max(1, len(rows))
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="the shared news data")
+    p.add_argument("--train-articles", type=int, default=1400,
+                   help="articles of the train split to draw examples from")
+    p.add_argument("--cal-articles", type=int, default=150,
+                   help="articles of the calibration split (held-out examples)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true",
+                   help="take the fine-tuned weights from the work folder (an earlier run)")
+    p.add_argument("--work-dir", default=str(WORK_DIR))
