@@ -51,6 +51,7 @@ def _clear_caches(qa: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.demo_corpus", description=__doc__)
     p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--generator", default="extractive", help="extractive or ranked")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
     import rag
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-c", COLD, str(index), args.model], capture_output=True,
             text=True, check=True, cwd=ROOT,
         ).stdout.split()[-1])
-        qa = rag.load(index, embedding_model=args.model)
+        qa = rag.load(index, embedding_model=args.model, generator=args.generator)
         qa.ask(QUESTIONS[0])
         warm = []
         for _ in range(args.rounds):
