@@ -14,6 +14,7 @@ and bylines never merge into the next sentence. It does no cleaning (see ``inges
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -87,11 +88,18 @@ def words(text: str) -> list[str]:
     return [w.strip("'-").lower() for w in _WORD.findall(normalize_quotes(text)) if w.strip("'-")]
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import snowballstemmer
+_local = threading.local()
 
-    return snowballstemmer.stemmer("english")
+
+def _stemmer() -> Any:
+    """This thread's snowball stemmer: a stemmer keeps state during a call, so threads that
+    shared one got wrong stems (kept for good by ``stem``'s cache) or an IndexError."""
+    st = getattr(_local, "stemmer", None)
+    if st is None:
+        import snowballstemmer
+
+        st = _local.stemmer = snowballstemmer.stemmer("english")
+    return st
 
 
 @lru_cache(maxsize=65536)
