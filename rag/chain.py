@@ -181,6 +181,9 @@ class QA:
 def _check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise RagError('the question is empty; ask something, e.g. "Why won\'t Russia drop Assad?"')
+    # A lone surrogate ("\ud800", from a broken client) cannot be encoded and would reach the
+    # tokenizer as a TypeError: it becomes U+FFFD, like any other undecodable character.
+    question = question.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     question = " ".join(question.split())
     if len(question) > 2000:
         raise RagError(f"the question is {len(question)} characters long; keep it under 2000")

@@ -113,3 +113,11 @@ def test_store_reads_documents(hash_index: Path) -> None:
     docs = store.documents()
     assert [d.doc_id for d in docs] == ["russia-assad-ap.md", "russia-syria-stance-fpb.md"]
     assert docs[1].author == "Ania Viver" and sum(d.n_chunks for d in docs) == store.chunk_count()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("question", ["\ud800", "Why did Russia \udfff freeze the hotline?"])
+def test_a_lone_surrogate_in_a_question_is_replaced_not_raised(model_qa, question: str) -> None:  # noqa: ANN001
+    ans = model_qa.ask(question)
+    assert "\ufffd" in ans.question or ans.question == question
+    assert isinstance(ans.text, str) and ans.text
