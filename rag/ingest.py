@@ -129,21 +129,48 @@ def _decode(data: bytes, doc_id: str) -> str:
         return text
 
 
+MAX_FRONT_MATTER = 8_000  # characters of YAML front matter read at most
+MAX_META_FIELD = 1_000  # characters of one front-matter value (title, author, ...)
+
+
+def _yaml_loader() -> Any:
+    """``yaml.SafeLoader`` without aliases: ``*name`` lets a few hundred bytes expand into
+    millions of characters (an alias bomb), and front matter never needs one."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+
+    return NoAliases
+
+
 def _front_matter(text: str, doc_id: str) -> tuple[str, dict[str, str]]:
     m = re.match(r"---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.DOTALL)
     if not m:
         return text, {}
+    if len(m.group(1)) > MAX_FRONT_MATTER:
+        raise IngestError(f"{doc_id}: front matter is {len(m.group(1))} characters long; keep "
+                          f"it under {MAX_FRONT_MATTER} (title, author, outlet, date)")
     import yaml
 
     try:
-        meta = yaml.safe_load(m.group(1)) or {}
+        meta = yaml.load(m.group(1), Loader=_yaml_loader()) or {}  # noqa: S506 - safe loader
     except yaml.YAMLError as exc:
         raise IngestError(
             f"{doc_id}: front matter is not valid YAML ({exc}); fix or remove it"
         ) from None
     if not isinstance(meta, dict):
         raise IngestError(f"{doc_id}: front matter must be key: value lines")
-    return text[m.end() :], {str(k).lower(): str(v).strip() for k, v in meta.items() if v}
+    out = {str(k).lower(): str(v).strip() for k, v in meta.items() if v}
+    for key, value in out.items():
+        if len(value) > MAX_META_FIELD:
+            raise IngestError(f"{doc_id}: front matter field {key!r} is {len(value)} characters "
+                              f"long; keep it under {MAX_META_FIELD}")
+    return text[m.end() :], out
 
 
 def _read_html(html: str, doc_id: str) -> tuple[str, dict[str, str]]:

@@ -112,3 +112,47 @@ def test_iter_corpus_skips_hidden_and_unsupported(tmp_path: Path) -> None:
     assert [p.name for p in iter_corpus(tmp_path)] == ["a.md"]
     with pytest.raises(CorpusError, match="does not exist"):
         list(iter_corpus(tmp_path / "missing"))
+
+
+def _bomb(levels: int = 8) -> str:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + f"\ntitle: *{chr(ord('a') + levels - 1)}\n"
+
+
+def test_a_yaml_alias_bomb_in_front_matter_is_rejected_at_once(tmp_path: Path) -> None:
+    f = tmp_path / "bomb.md"
+    f.write_text("---\n" + _bomb() + "---\nBody text of the article.\n", encoding="utf-8")
+    assert len(f.read_bytes()) < 1000
+    # Rejected for its alias before anything expands (safe_load built a title of 43 million
+    # "lol"s from this, holding the library lock for seconds).
+    with pytest.raises(IngestError, match="aliases"):
+        load_document(f, tmp_path)
+
+
+def test_front_matter_size_and_field_length_are_bounded(tmp_path: Path) -> None:
+    f = tmp_path / "long.md"
+    f.write_text("---\ntitle: " + "x" * 1500 + "\n---\nBody.\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="field 'title' is 1500 characters"):
+        load_document(f, tmp_path)
+    f.write_text("---\n" + "\n".join(f"k{i}: v" for i in range(2000)) + "\n---\nBody.\n",
+                 encoding="utf-8")
+    with pytest.raises(IngestError, match="front matter is .* characters long"):
+        load_document(f, tmp_path)
+    f.write_text("---\ntitle: Fine\nauthor: A. Writer\n---\nBody text here.\n", encoding="utf-8")
+    assert load_document(f, tmp_path).title == "Fine"
+
+
+def test_a_build_skips_the_bomb_and_indexes_the_rest(tmp_path: Path) -> None:
+    import rag
+
+    src = tmp_path / "c"
+    src.mkdir()
+    (src / "bomb.md").write_text("---\n" + _bomb() + "---\nBody.\n", encoding="utf-8")
+    (src / "good.txt").write_text("Moscow keeps a naval base in Tartus.", encoding="utf-8")
+    stats = rag.build_index(src, tmp_path / "i", embedding_model="hash")
+    assert stats.documents == 1
+    assert [doc for doc, _ in stats.skipped] == ["bomb.md"]
+    assert "aliases" in stats.skipped[0][1]
