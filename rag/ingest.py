@@ -48,7 +48,8 @@ _DEBRIS = [
 
 
 def iter_corpus(corpus_dir: Path) -> Iterator[Path]:
-    """Supported files under ``corpus_dir``, sorted, hidden files and folders skipped."""
+    """Supported files under ``corpus_dir``, sorted; hidden files and folders, links to files
+    outside the folder and file names that are not UTF-8 are skipped with a warning."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.exists():
         raise CorpusError(
@@ -57,9 +58,20 @@ def iter_corpus(corpus_dir: Path) -> Iterator[Path]:
         )
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus path {corpus_dir} is a file, not a directory")
+    root = corpus_dir.resolve()
     for path in sorted(corpus_dir.rglob("*")):
         rel = path.relative_to(corpus_dir)
         if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        shown = str(rel).encode("utf-8", "replace").decode("utf-8")
+        try:
+            str(rel).encode("utf-8")
+        except UnicodeEncodeError:
+            log.warning("skipping %s: the file name is not valid UTF-8; rename it", shown)
+            continue
+        if not path.resolve().is_relative_to(root):
+            log.warning("skipping %s: a link to a file outside the corpus folder; copy the "
+                        "file in instead", shown)
             continue
         if path.suffix.lower() in SUPPORTED:
             yield path

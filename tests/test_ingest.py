@@ -156,3 +156,25 @@ def test_a_build_skips_the_bomb_and_indexes_the_rest(tmp_path: Path) -> None:
     assert stats.documents == 1
     assert [doc for doc, _ in stats.skipped] == ["bomb.md"]
     assert "aliases" in stats.skipped[0][1]
+
+
+def test_links_outside_and_non_utf8_names_are_skipped_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    import rag
+
+    src = tmp_path / "c"
+    src.mkdir()
+    outside = tmp_path / "secret.txt"
+    outside.write_text("A file outside the corpus folder.", encoding="utf-8")
+    (src / "link.txt").symlink_to(outside)
+    with open(os.path.join(os.fsencode(src), b"bad-\xff-name.txt"), "wb") as f:
+        f.write(b"Text under a file name that is not UTF-8.")
+    (src / "good.txt").write_text("Moscow keeps a naval base in Tartus.", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        stats = rag.build_index(src, tmp_path / "i", embedding_model="hash")
+    assert stats.documents == 1
+    assert "outside the corpus folder" in caplog.text
+    assert "not valid UTF-8" in caplog.text
