@@ -97,6 +97,31 @@ class _Cand:
     stems: frozenset[str] = frozenset()  # content-word stems, computed once in _score
 
 
+VECTOR_CACHE = 20_000  # sentence vectors a composer keeps
+
+
+def sentence_vectors(
+    embedder: Embedder, cache: OrderedDict[str, np.ndarray], texts: list[str]
+) -> np.ndarray:
+    """Vectors of ``texts`` through ``cache`` (bounded to ``VECTOR_CACHE``, shared by
+    concurrent questions): the result is assembled from a local dict, so another thread's
+    eviction cannot bite."""
+    found: dict[str, np.ndarray] = {}
+    todo: list[str] = []
+    for t in dict.fromkeys(texts):
+        v = cache.get(t)
+        if v is None:
+            todo.append(t)
+        else:
+            found[t] = v
+    if todo:
+        for t, v in zip(todo, embedder.embed(todo), strict=True):
+            found[t] = cache[t] = v
+        while len(cache) > VECTOR_CACHE:
+            cache.popitem(last=False)
+    return np.stack([found[t] for t in texts])
+
+
 def question_type(question: str) -> str:
     """One of number, date, person, place, why, how, other.
 
@@ -290,23 +315,8 @@ class ExtractiveComposer:
         return out
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
-        """Sentence vectors through a bounded cache shared by concurrent questions: the
-        result is assembled from a local dict, so another thread's eviction cannot bite."""
         assert self.embedder is not None
-        found: dict[str, np.ndarray] = {}
-        todo: list[str] = []
-        for t in dict.fromkeys(texts):
-            v = self._cache.get(t)
-            if v is None:
-                todo.append(t)
-            else:
-                found[t] = v
-        if todo:
-            for t, v in zip(todo, self.embedder.embed(todo), strict=True):
-                found[t] = self._cache[t] = v
-            while len(self._cache) > 20000:
-                self._cache.popitem(last=False)
-        return np.stack([found[t] for t in texts])
+        return sentence_vectors(self.embedder, self._cache, texts)
 
     def _score(
         self, question: str, cands: list[_Cand], qv: np.ndarray | None, qtype: str

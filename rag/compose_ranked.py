@@ -48,12 +48,12 @@ from typing import Any
 
 import numpy as np
 
-from .compose import Composition, Selected
+from .compose import Composition, Selected, _has_date, _has_number, sentence_vectors
 from .embed_base import Embedder
 from .lexical import negated
 from .question import is_multi_document, premise, question_type
 from .ranker import AnswerRanker, Ranker, candidate_text
-from .text import content_stems, numbers, words
+from .text import content_stems, numbers
 from .types import Passage
 
 __all__ = ["ComposeParams", "RankedComposer", "question_type"]
@@ -106,32 +106,12 @@ class _Cand:
     stems: frozenset[str] = frozenset()
 
 
-VECTOR_CACHE = 20_000  # sentence vectors kept by the composer
-
 # An imperative ("Don't launch any more strikes") states no fact that could negate a premise.
 _IMPERATIVE = re.compile(r"(?:^|(?<=[:;\"“‘]))\s*(?:don[’']t|do not)\b[^.;:]*", re.I)
 # A bare pronoun as subject, then a verb: "It would ...", "They have ...", "This means ...".
 _PRONOUN_SUBJECT = re.compile(
     r"^(it|they|he|she|(this|that|these|those)\s+(is|was|are|were|would|will|could|can|"
     r"has|have|had|means?|meant|makes?|made|shows?|showed|may|might))\b", re.I)
-_MONTHS = ("january february march april may june july august september october november "
-           "december monday tuesday wednesday thursday friday saturday sunday").split()
-_NUMBER_WORDS = set("""one two three four five six seven eight nine ten eleven twelve dozen dozens
-    hundred hundreds thousand thousands million millions billion billions""".split())
-
-
-def _has_number(text: str) -> bool:
-    return bool(re.search(r"\d", text)) or any(
-        part in _NUMBER_WORDS for w in words(text) for part in w.split("-"))
-
-
-def _has_date(text: str) -> bool:
-    if re.search(r"\b(1[89]|20)\d\d\b", text) or any(m in words(text) for m in _MONTHS):
-        return True
-    return bool(re.search(r"\b(last|next|this) (week|month|year)|yesterday|today|earlier\b",
-                          text.lower()))
-
-
 def _has_money(text: str) -> bool:
     return bool(re.search(r"[$€£¥]|\b(dollars?|euros?|pounds?|roubles?|rubles?|kroner|krona|"
                           r"yen|yuan|rupees?|cents?)\b", text, re.I))
@@ -255,25 +235,10 @@ class RankedComposer:
         weight = ranker.cosine_weight(getattr(self.embedder, "name", None))
         if weight is None or query_vector is None or self.embedder is None:
             return [ranker.neutral_cosine()] * len(pool)
-        sims = self._vectors([c.text for c in pool]) @ np.asarray(query_vector)
+        sims = sentence_vectors(self.embedder, self._cache, [c.text for c in pool]) @ \
+            np.asarray(query_vector)
         return [weight * float(s) for s in sims]
 
-    def _vectors(self, texts: list[str]) -> np.ndarray:
-        """Sentence vectors through a bounded cache shared by concurrent questions (assembled
-        from a local dict, so another thread's eviction cannot bite)."""
-        assert self.embedder is not None
-        found: dict[str, np.ndarray] = {}
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        for t in texts:
-            v = self._cache.get(t)
-            if v is not None:
-                found[t] = v
-        if todo:
-            for t, v in zip(todo, self.embedder.embed(todo), strict=True):
-                found[t] = self._cache[t] = v
-            while len(self._cache) > VECTOR_CACHE:
-                self._cache.popitem(last=False)
-        return np.stack([found[t] for t in texts])
 
     def _margin(self) -> float:
         margin = getattr(self.ranker, "margin", None)
@@ -315,8 +280,9 @@ class RankedComposer:
         if not a.stems or not b.stems:
             return a.text == b.text
         shared = len(a.stems & b.stems) / min(len(a.stems), len(b.stems))
-        return shared >= self.params.redundant or numbers(a.text) & numbers(b.text) != set() \
-            and shared >= self.params.redundant / 2
+        if numbers(a.text) & numbers(b.text):  # the same figure: half the words restate it
+            return shared >= self.params.redundant / 2
+        return shared >= self.params.redundant
 
     def _with_antecedents(self, chosen: list[_Cand]) -> list[_Cand]:
         """A sentence with a bare-pronoun subject brings the sentence before it, or goes."""

@@ -31,9 +31,9 @@ from ..question import QUESTION_TYPES, question_type
 from ..ranker import AnswerRanker
 from ..settings import DEFAULT_MODEL
 from .calibrate import fit_logistic
+from .finetune import balanced_accuracy
 from .news import DEFAULT_DATA
 from .ranker_data import CalQuestion, calibration_questions
-from .support import balanced_accuracy
 
 MIN_TYPE_QUESTIONS = 20  # a type with fewer calibration questions shares the "other" bias
 # The composer adds a further sentence only within ``margin`` logits of the best; the margin is

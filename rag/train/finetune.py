@@ -37,9 +37,11 @@ import numpy as np
 from ..embed import resolve_model_path
 from ..settings import DEFAULT_MODEL
 
-__all__ = ["TrainConfig", "fine_tune", "export_onnx", "predict_torch", "write_meta"]
+__all__ = ["TrainConfig", "balanced_accuracy", "best_threshold", "export_and_choose", "export_onnx",
+           "fine_tune", "predict_torch", "write_meta"]
 
 OPSET = 17
+INT8_TOLERANCE = 0.01  # int8 is kept when it loses at most this much balanced accuracy
 
 
 @dataclass(frozen=True)
@@ -314,3 +316,55 @@ def write_meta(out: Path, onnx_file: Path, cfg: TrainConfig, name: str, version:
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",
                                    encoding="utf-8")
+
+
+def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean of the recall of each class."""
+    labels = labels.astype(bool)
+    predicted = predicted.astype(bool)
+    tpr = (predicted & labels).sum() / max(1, labels.sum())
+    tnr = (~predicted & ~labels).sum() / max(1, (~labels).sum())
+    return float((tpr + tnr) / 2)
+
+
+def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """The cut on ``scores`` with the best balanced accuracy, and that accuracy."""
+    cuts = np.unique(np.quantile(scores, np.linspace(0.01, 0.99, 199)))
+    best = max(cuts, key=lambda c: balanced_accuracy(labels, scores >= c))
+    return float(best), balanced_accuracy(labels, scores >= best)
+
+
+def export_and_choose(
+    hf_dir: Path, work: Path, cfg: TrainConfig, name: str, version: str,
+    pairs: Sequence[tuple[str, str]], labels: np.ndarray,
+    extra: Callable[[np.ndarray], dict[str, float]] | None = None,
+) -> tuple[dict[str, dict[str, float]], str]:
+    """Export the model in ``hf_dir`` to ``work/onnx-fp32`` and ``work/onnx-int8``, measure
+    both on the held-out ``pairs`` (balanced accuracy at 0 and at the best cut, ms per pair,
+    size, and ``extra``'s figures), and choose int8 unless it loses more than
+    ``INT8_TOLERANCE``. Returns the figures and ``"int8"`` or ``"fp32"``."""
+    from ..crossencoder import CrossEncoder
+
+    results: dict[str, dict[str, float]] = {}
+    for variant, quantize in (("fp32", False), ("int8", True)):
+        out = work / f"onnx-{variant}"
+        if out.exists():
+            shutil.rmtree(out)
+        onnx_file = export_onnx(hf_dir, out, quantize=quantize)
+        write_meta(out, onnx_file, cfg, name, version, {})
+        t = time.perf_counter()
+        logits = CrossEncoder(out).logits(pairs)
+        per_pair_ms = (time.perf_counter() - t) / max(1, len(pairs)) * 1000
+        cut, ba_best = best_threshold(labels, logits)
+        results[variant] = {
+            "balanced_accuracy_at_0": round(balanced_accuracy(labels, logits >= 0), 4),
+            "balanced_accuracy_best": round(ba_best, 4),
+            "best_logit_cut": round(cut, 3),
+            **(extra(logits) if extra else {}),
+            "ms_per_pair_batched": round(per_pair_ms, 2),
+            "size_mb": round(onnx_file.stat().st_size / 1e6, 1),
+        }
+        print(f"{variant}: {results[variant]}", file=sys.stderr)
+    keep = ("int8" if results["int8"]["balanced_accuracy_best"]
+            >= results["fp32"]["balanced_accuracy_best"] - INT8_TOLERANCE else "fp32")
+    return results, keep

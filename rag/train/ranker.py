@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ..crossencoder import CrossEncoder, model_dir
-from .finetune import TrainConfig, export_onnx, fine_tune, write_meta
+from ..crossencoder import model_dir
+from .finetune import TrainConfig, export_and_choose, fine_tune, write_meta
 from .news import DEFAULT_DATA
 from .ranker_data import build_examples, describe
-from .support import INT8_TOLERANCE, balanced_accuracy, best_threshold
 
 MODEL_NAME = "ranker"
 VERSION = "ranker-1"
@@ -65,30 +64,10 @@ def run(args: Any) -> dict[str, Any]:
         (work / "fit.json").write_text(json.dumps(figures))
         print(f"trained: {figures}", file=sys.stderr)
 
-    labels = np.asarray([e.label for e in cal])
-    pairs = [(e.question, e.candidate) for e in cal]
-    results: dict[str, dict[str, float]] = {}
-    for variant, quantize in (("fp32", False), ("int8", True)):
-        out = work / f"onnx-{variant}"
-        if out.exists():
-            shutil.rmtree(out)
-        onnx_file = export_onnx(hf_dir, out, quantize=quantize)
-        write_meta(out, onnx_file, cfg, MODEL_NAME, VERSION, {})
-        t = time.perf_counter()
-        logits = CrossEncoder(out).logits(pairs)
-        per_pair_ms = (time.perf_counter() - t) / max(1, len(pairs)) * 1000
-        cut, ba_best = best_threshold(labels, logits)
-        results[variant] = {
-            "balanced_accuracy_at_0": round(balanced_accuracy(labels, logits >= 0), 4),
-            "balanced_accuracy_best": round(ba_best, 4),
-            "best_logit_cut": round(cut, 3),
-            "top1_accuracy": round(_top1(cal, logits), 4),
-            "ms_per_pair_batched": round(per_pair_ms, 2),
-            "size_mb": round(onnx_file.stat().st_size / 1e6, 1),
-        }
-        print(f"{variant}: {results[variant]}", file=sys.stderr)
-    keep = ("int8" if results["int8"]["balanced_accuracy_best"]
-            >= results["fp32"]["balanced_accuracy_best"] - INT8_TOLERANCE else "fp32")
+    results, keep = export_and_choose(
+        hf_dir, work, cfg, MODEL_NAME, VERSION, [(e.question, e.candidate) for e in cal],
+        np.asarray([e.label for e in cal]),
+        extra=lambda logits: {"top1_accuracy": round(_top1(cal, logits), 4)})
     target = Path(args.model) if getattr(args, "model", None) else model_dir(MODEL_NAME)
     target.mkdir(parents=True, exist_ok=True)
     for name in ("model.onnx", "tokenizer.json"):

@@ -176,7 +176,7 @@ def questions_for(sentence: str, rng: random.Random, one: bool = True) -> list[Q
         if kw:
             out.append(Question(form.format(kw=kw), "person", name.split()[-1]))
     m = _PLACE.search(sentence)
-    if m and m.group(1) not in names_in(sentence)[:0] and not _MONTH.fullmatch(m.group(1)):
+    if m and not _MONTH.fullmatch(m.group(1)):
         kw = _keywords(sentence, rng, m.group())
         if kw:
             out.append(Question(rng.choice(["Where {kw}?", "Where did {kw}?"]).format(kw=kw),

@@ -35,31 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from ..crossencoder import CrossEncoder, model_dir
-from .finetune import TrainConfig, export_onnx, fine_tune, write_meta
+from ..crossencoder import model_dir
+from .finetune import TrainConfig, export_and_choose, fine_tune, write_meta
 from .news import DEFAULT_DATA
 from .support_data import Example, build_examples, describe
 
 MODEL_NAME = "support"
 VERSION = "support-1"  # support-2 when the second stage runs
 WORK_DIR = Path(__file__).resolve().parents[2] / "build" / "train" / MODEL_NAME
-INT8_TOLERANCE = 0.01  # int8 is kept when it loses at most this much balanced accuracy
-
-
-def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean of the recall of each class."""
-    labels = labels.astype(bool)
-    predicted = predicted.astype(bool)
-    tpr = (predicted & labels).sum() / max(1, labels.sum())
-    tnr = (~predicted & ~labels).sum() / max(1, (~labels).sum())
-    return float((tpr + tnr) / 2)
-
-
-def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """The cut on ``scores`` with the best balanced accuracy, and that accuracy."""
-    cuts = np.unique(np.quantile(scores, np.linspace(0.01, 0.99, 199)))
-    best = max(cuts, key=lambda c: balanced_accuracy(labels, scores >= c))
-    return float(best), balanced_accuracy(labels, scores >= best)
 
 
 def _save_examples(path: Path, examples: list[Example]) -> None:
@@ -114,34 +97,9 @@ def run(args: Any) -> dict[str, Any]:
         print(f"stage 2 trained: {figures2}", file=sys.stderr)
         hf_dir = hf2
 
-    labels = np.asarray([e.label for e in cal])
-    pairs = [(e.claim, e.passage) for e in cal]
-    results: dict[str, dict[str, float]] = {}
-    for variant, quantize in (("fp32", False), ("int8", True)):
-        out = work / f"onnx-{variant}"
-        if out.exists():
-            shutil.rmtree(out)
-        onnx_file = export_onnx(hf_dir, out, quantize=quantize)
-        write_meta(out, onnx_file, cfg, MODEL_NAME, VERSION, {})
-        t = time.perf_counter()
-        logits = CrossEncoder(out).logits(pairs)
-        per_pair_ms = (time.perf_counter() - t) / max(1, len(pairs)) * 1000
-        ba_zero = balanced_accuracy(labels, logits >= 0)
-        cut, ba_best = best_threshold(labels, logits)
-        results[variant] = {
-            "balanced_accuracy_at_0": round(ba_zero, 4),
-            "balanced_accuracy_best": round(ba_best, 4),
-            "best_logit_cut": round(cut, 3),
-            "ms_per_pair_batched": round(per_pair_ms, 2),
-            "size_mb": round(onnx_file.stat().st_size / 1e6, 1),
-        }
-        print(f"{variant}: {results[variant]}", file=sys.stderr)
-    keep = (
-        "int8"
-        if results["int8"]["balanced_accuracy_best"]
-        >= results["fp32"]["balanced_accuracy_best"] - INT8_TOLERANCE
-        else "fp32"
-    )
+    results, keep = export_and_choose(
+        hf_dir, work, cfg, MODEL_NAME, VERSION, [(e.claim, e.passage) for e in cal],
+        np.asarray([e.label for e in cal]))
     target = Path(args.out) if args.out else model_dir(MODEL_NAME)
     target.mkdir(parents=True, exist_ok=True)
     src = work / f"onnx-{keep}"
