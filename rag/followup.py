@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import RagError
-from .text import STOPWORDS, stem
+from .text import STOPWORDS, clean_code_points, stem
 
 __all__ = ["History", "as_turns", "condense", "is_followup", "topic"]
 
@@ -129,7 +129,7 @@ def as_turns(history: History | None) -> list[tuple[str, str]]:
     turns: list[tuple[str, str]] = []
     for item in history or ():
         if isinstance(item, str):
-            turns.append((item, ""))
+            turns.append((_content(item), ""))
         elif isinstance(item, Mapping) and "role" in item:
             role = str(item.get("role", "")).lower()
             content = _content(item.get("content"))
@@ -155,7 +155,8 @@ def _content(value: Any) -> str:
         return ""
     if isinstance(value, list):  # content blocks
         return " ".join(_content(v.get("text") if isinstance(v, Mapping) else v) for v in value)
-    return str(value)
+    # A lone surrogate from a client would reach the tokenizer in the condensed question.
+    return clean_code_points(str(value))
 
 
 def _strip_lead(question: str) -> str:

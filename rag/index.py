@@ -6,8 +6,10 @@ removes deleted ones. Only chunk texts never embedded before are embedded: vecto
 by text hash, and even a killed build's vectors are harvested by the next one. Nothing is
 written when nothing changed. The new generation goes live atomically (see ``rag.store``).
 
-A file that cannot be read is skipped with a warning (its previous version, if any, is kept);
-two files with the same text are indexed once.
+A file that cannot be read or is not a document is skipped, one line in ``BuildStats.skipped``
+saying why and what to do (logged at INFO; the CLI prints them): its previous version, if
+any, is kept. Of two files with the same text only the first in name order is indexed, in a
+full build and an incremental one alike, whichever came first.
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -35,7 +37,14 @@ from pathlib import Path
 from .chunk import chunk_document, chunker_settings
 from .embed import Embedder, get_embedder
 from .errors import CorpusError, IndexMismatchError, RagError
-from .ingest import CLEANER_VERSION, doc_id_for, file_hash, iter_corpus, load_document
+from .ingest import (
+    CLEANER_VERSION,
+    doc_id_for,
+    file_hash,
+    load_document,
+    scan_corpus,
+    unreadable_reason,
+)
 from .settings import DEFAULT_MODEL
 from .store import (
     Writer,
@@ -63,7 +72,8 @@ class BuildStats:
     chunks: int = 0
     embedded: int = 0  # chunk texts embedded by this build
     reused: int = 0  # chunk texts whose vectors were already cached
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, reason)
+    # (file, reason) for every file passed over, by name: one line each, what and how to fix
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     generation: str | None = None
 
@@ -114,32 +124,70 @@ def build_index(
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
     embedder = embedder or get_embedder(embedding_model)
     chunker = chunker_settings(chunk_size, chunk_overlap)
-    files = list(iter_corpus(corpus_dir))
+    files, passed_over = scan_corpus(corpus_dir)
     if not files:
         raise CorpusError(
             f"corpus directory {corpus_dir} holds no .txt, .md, .html or .pdf file; add articles"
+            + (f" ({len(passed_over)} other files passed over, e.g. {passed_over[0][0]}: "
+               f"{passed_over[0][1]})" if passed_over else "")
         )
     stats = BuildStats()
+
+    def skip(doc_id: str, reason: str) -> None:
+        reason = reason.removeprefix(f"{doc_id}: ")
+        stats.skipped.append((doc_id, reason))
+        log.info("skipping %s: %s", doc_id, reason)
+
+    for name, reason in passed_over:
+        skip(name, reason)
     with _build_lock(index_dir):
         base, reuse_docs = _base_generation(index_dir, embedder.name, chunker, rebuild)
         # doc_id -> (source_hash, text_hash) in the base; the new generation starts as its copy
         old = document_hashes(base) if base is not None else {}
+        rank = {doc_id_for(p, corpus_dir): i for i, p in enumerate(files)}  # name order
         raw: dict[str, tuple[Path, bytes]] = {}
+        unreadable: set[str] = set()
         for n, path in enumerate(files, 1):
             doc_id = doc_id_for(path, corpus_dir)
             try:
                 raw[doc_id] = (path, path.read_bytes())
             except OSError as exc:
-                stats.skipped.append((doc_id, f"cannot read file ({exc.strerror})"))
-                log.warning("skipping %s: cannot read file (%s)", doc_id, exc.strerror)
+                skip(doc_id, unreadable_reason(exc))
+                unreadable.add(doc_id)
             if progress:
                 progress("scan", n, len(files))
         current = {d: file_hash(b) for d, (_, b) in raw.items()}
-        unreadable = {d for d, _ in stats.skipped}
         removed = [d for d in old if d not in current and d not in unreadable]
         todo = [d for d in current if not reuse_docs or old.get(d, ("",))[0] != current[d]]
-        stats.unchanged = len(current) - len(todo) + len([d for d in unreadable if d in old])
-        if not todo and not removed and base is not None and reuse_docs:
+        parsed: dict[str, tuple[Document, list[Chunk]]] = {}
+        for n, doc_id in enumerate(todo, 1):
+            path, data = raw[doc_id]
+            try:
+                doc = load_document(path, corpus_dir, data)
+            except RagError as exc:
+                skip(doc_id, str(exc))  # its version indexed before, if any, stays
+            else:
+                parsed[doc_id] = (doc, chunk_document(doc, chunk_size, chunk_overlap))
+            if progress:
+                progress("read", n, len(todo))
+        # The text of every document the new generation would hold: kept or (re)read. Of
+        # identical texts the first name in sort order is kept, whatever was indexed before,
+        # so that an incremental build gives the same index as a build from scratch.
+        holds = {d: th for d, (_, th) in old.items() if d not in removed and d not in parsed}
+        holds.update((d, text_hash(doc.text)) for d, (doc, _) in parsed.items())
+        first: dict[str, str] = {}
+        for doc_id in sorted(holds, key=lambda d: (rank.get(d, len(rank)), d)):
+            keep = first.setdefault(holds[doc_id], doc_id)
+            if keep == doc_id:
+                continue
+            skip(doc_id, f"same text as {keep}, which is indexed (of files with the same text "
+                         "the first name in sort order is); delete one of them")
+            parsed.pop(doc_id, None)
+            if doc_id in old:
+                removed.append(doc_id)
+        stats.skipped.sort()
+        stats.unchanged = sum(d not in parsed for d in first.values())
+        if not parsed and not removed and base is not None and reuse_docs:
             stats.documents = len(old)
             stats.chunks = int(read_manifest(base).get("n_chunks", 0))
             stats.seconds = time.perf_counter() - t0
@@ -154,37 +202,12 @@ def build_index(
                     got = writer.harvest(stale / "store.sqlite")
                     if got:
                         log.info("recovered %d embeddings from interrupted build %s", got, stale)
-            texts_seen = {th: d for d, (_, th) in old.items() if d not in todo}
-            parsed: list[tuple[Document, list[Chunk]]] = []
-            for n, doc_id in enumerate(todo, 1):
-                path, data = raw[doc_id]
-                try:
-                    doc = load_document(path, corpus_dir, data)
-                except RagError as exc:
-                    stats.skipped.append((doc_id, str(exc)))
-                    log.warning("skipping %s", exc)
-                    if doc_id in old:
-                        stats.unchanged += 1  # keep the version indexed before
-                    continue
-                th = text_hash(doc.text)
-                if th in texts_seen and texts_seen[th] != doc_id:
-                    reason = f"same text as {texts_seen[th]}; indexed once"
-                    stats.skipped.append((doc_id, reason))
-                    log.warning("skipping %s: %s", doc_id, reason)
-                    if doc_id in old:
-                        removed.append(doc_id)
-                    continue
-                texts_seen[th] = doc_id
-                parsed.append((doc, chunk_document(doc, chunk_size, chunk_overlap)))
-                if progress:
-                    progress("read", n, len(todo))
-
-            _embed_missing(writer, embedder, parsed, batch_size, progress, stats)
+            _embed_missing(writer, embedder, list(parsed.values()), batch_size, progress, stats)
 
             for doc_id in removed:
                 writer.remove_document(doc_id)
                 stats.removed += 1
-            for doc, chunks in parsed:
+            for doc, chunks in parsed.values():
                 if doc.doc_id in old:
                     writer.remove_document(doc.doc_id)
                     stats.replaced += 1

@@ -2,7 +2,8 @@
 
 ``split_sentences`` returns exact character spans, so every quote we cite can be checked
 with ``text[start:end]``. Paragraph breaks (newlines) always end a sentence, so headlines
-and bylines never merge into the next sentence. It does no cleaning (see ``ingest``).
+and bylines never merge into the next sentence. The only cleaning here is
+``clean_code_points`` (text that is not valid Unicode); the rest is in ``ingest``.
 
 >>> text = "Mr. Smith went to Washington. He met the U.S. envoy.\\nA headline"
 >>> [text[s:e] for s, e in split_sentences(text)]
@@ -48,6 +49,39 @@ NEGATIONS = frozenset(
         without refuse refused refuses rejected denied deny denies
     """.split()
 )
+
+
+# Never to reach the tokenizer (a lone surrogate is a TypeError there) or SQLite (which
+# cannot encode it, and whose substr() stops at a NUL): lone surrogates, from text decoded
+# with surrogateescape, an HTML entity like &#xD800; or a YAML "\uD800", and noncharacters
+# become U+FFFD; control characters go, but tab and the line breaks; the other line breaks
+# (vertical tab, form feed, NEL, U+2028/U+2029...) become newlines.
+_SUSPECT = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+    "\U0001fffe-\U0010ffff]"  # astral: only U+nFFFE and U+nFFFF are noncharacters
+)
+_LINE_BREAKS = frozenset("\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _clean_one(m: re.Match[str]) -> str:
+    c = m.group()
+    o = ord(c)
+    if c in _LINE_BREAKS:
+        return "\n"
+    if o < 0xA0:
+        return ""  # a control character
+    if 0xD800 <= o <= 0xDFFF or 0xFDD0 <= o <= 0xFDEF or o & 0xFFFE == 0xFFFE:
+        return "\ufffd"
+    return c
+
+
+def clean_code_points(text: str) -> str:
+    """``text`` as valid Unicode that can be encoded, tokenized and stored (see above).
+
+    >>> clean_code_points("a\\ud800b\\x00c\\x0cd\\ufffe\\U0010ffff\\U00020000")
+    'a\\ufffdbc\\nd\\ufffd\\ufffd\\U00020000'
+    """
+    return _SUSPECT.sub(_clean_one, text)
 
 
 def normalize_quotes(text: str) -> str:
