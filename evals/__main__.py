@@ -36,6 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m evals", description=__doc__)
+    return add_arguments(p)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The eval runner's options, shared by ``python -m evals`` and ``rag eval``."""
     p.add_argument("--out", type=Path, default=Path("report.json"), help="JSON report path")
     p.add_argument("--cases", type=Path, default=CASES, help="eval set (JSONL)")
     p.add_argument("--corpus", type=Path, default=ROOT / "corpus")
@@ -58,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="held-apart news pairs for the checker's balanced accuracy (0 to skip)")
     p.add_argument("--claims", type=Path, default=CLAIMS,
                    help="labelled claim set for the checker (see evals/CLAIMS.md)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 

@@ -2,21 +2,30 @@
 ``serve``.
 
 Settings come from ``RAG_*`` variables (see ``rag.settings``) and flags; flags win. Errors the
-user can fix print one line and exit 2; nothing heavy is imported before a command runs, so
-``rag --help`` is instant. ``rag chat`` reads questions from standard input, one a line, and
-answers each with the conversation so far (follow-ups are understood); it ends on end of
-input, ``exit`` / ``quit`` or Ctrl-C, and an error about one question does not end it.
+user can fix (``RagError``: bad flags, variables, files, a missing index) print one line and
+exit 2; anything else is a bug and keeps its traceback. Nothing heavy is imported before a
+command runs, so ``rag --help`` is instant; while a model loads, a line on stderr says so
+(``rag.loading``). ``rag serve`` and ``rag eval`` take the options of ``python app.py`` and
+``python -m evals`` (defined once, in ``rag.settings.add_serve_arguments`` and
+``evals.__main__.add_arguments``) and hand their arguments over to them.
+
+``rag chat`` reads questions from standard input, one a line, and answers each with the
+conversation so far (follow-ups are understood); it ends on end of input, ``exit`` /
+``quit`` or Ctrl-C, and an error about one question does not end it.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 
 from .errors import IndexMismatchError, IndexMissingError, MissingDependencyError, RagError
-from .settings import GENERATORS, Settings
+from .settings import GENERATORS, Settings, add_serve_arguments
 from .types import Answer
 
 
@@ -86,25 +95,78 @@ def _parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="list the indexed documents")
     common(docs)
 
-    ev = sub.add_parser("eval", help="run the eval suite (same as python -m evals)")
-    ev.add_argument("args", nargs=argparse.REMAINDER, help="arguments for python -m evals")
+    import evals.__main__ as evals_main  # light: the options only; the run imports the rest
 
-    sv = sub.add_parser("serve", help="start the web UI (same as python app.py)")
-    sv.add_argument("args", nargs=argparse.REMAINDER, help="arguments for app.py")
+    ev = sub.add_parser("eval", help="run the eval suite (same as python -m evals)",
+                        description=evals_main.__doc__)
+    evals_main.add_arguments(ev)
+
+    sv = sub.add_parser("serve", help="start the web UI (same as python app.py)",
+                        description="Start the web UI (the same as python app.py): build the "
+                        "index from the corpus when none exists, then serve it.")
+    add_serve_arguments(sv)
     return p
 
 
+def _handed_over(argv: list[str], command: str) -> list[str]:
+    """The arguments after ``command``: ``rag serve`` / ``rag eval`` pass them on unchanged
+    (already checked by the same option definitions)."""
+    return argv[argv.index(command) + 1 :]
+
+
+def _check_port(host: str | None, port: int | None) -> None:
+    """A one-line error when the web UI could not listen where it was asked to."""
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    raw = port if port is not None else os.environ.get("GRADIO_SERVER_PORT") or 7860
+    if not str(raw).isdigit() or not 0 < int(raw) < 65536:
+        raise RagError(f"port {raw!r} is not a port number; pass --port 1-65535 "
+                       "(or set GRADIO_SERVER_PORT)")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind((host, int(raw)))
+        except OSError as exc:
+            raise RagError(f"cannot serve on {host}:{raw}: {exc.strerror or exc}; stop what "
+                           "uses it, or pick another --port / --host") from None
+
+
+class _StderrLine(logging.Handler):
+    """``rag: message`` on the current stderr (looked up at each line, as pytest swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"rag: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def _show_loading() -> None:
+    """Show the ``rag.loading`` lines (a model loading, then the time it took) on stderr."""
+    loading = logging.getLogger("rag.loading")
+    loading.setLevel(logging.INFO)
+    loading.propagate = False  # once, with or without -v
+    if not any(isinstance(h, _StderrLine) for h in loading.handlers):
+        loading.addHandler(_StderrLine())
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("serve", "eval"):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command in ("serve", "eval"):
-        args.args = [a for a in args.args if a != "--"] + extra
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "warning: %(message)s",
     )
+    _show_loading()
+    if args.command == "eval":  # reads its own settings and reports its own errors
+        from evals.__main__ import main as eval_main
+
+        return int(eval_main(_handed_over(argv, "eval")) or 0)
+    if args.command == "serve":
+        try:
+            _check_port(args.host, args.port)  # before the model loads, not after
+        except RagError as exc:
+            print(f"rag: error: {exc}", file=sys.stderr)
+            return 2
+        from .ui import main as ui_main
+
+        return int(ui_main(_handed_over(argv, "serve")) or 0)
     try:
         settings = Settings.from_env().with_(
             index_dir=getattr(args, "index", None),
@@ -126,15 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             return _check(settings, args.file, args.json)
         if args.command == "docs":
             return _docs(settings)
-        if args.command == "eval":
-            from evals.__main__ import main as eval_main
-
-            return int(eval_main(args.args) or 0)
-        if args.command == "serve":
-            from .ui import main as ui_main
-
-            return int(ui_main(args.args) or 0)
-    except (RagError, ValueError) as exc:
+    except RagError as exc:  # the user can fix it; anything else is a bug: keep the traceback
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -147,6 +201,7 @@ def _index(settings: Settings, rebuild: bool) -> int:
     from .index import build_index
     from .progress import tqdm_progress
 
+    _check_writable(settings.index_dir)
     progress, close = tqdm_progress()
     try:
         stats = build_index(
@@ -161,6 +216,20 @@ def _index(settings: Settings, rebuild: bool) -> int:
         print(f"skipped {doc_id}: {reason}", file=sys.stderr)
     print(f"index {settings.index_dir}: {stats.summary()}")
     return 0
+
+
+def _check_writable(index_dir: Path) -> None:
+    """A one-line error, before any work, for an index directory that cannot be written."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise RagError(f"the index path {index_dir} is a file; pass --index a directory")
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RagError(f"cannot create the index directory {index_dir}: "
+                       f"{exc.strerror or exc}; pass --index a directory you can write") from None
+    if not os.access(index_dir, os.W_OK | os.X_OK):
+        raise RagError(f"cannot write to the index directory {index_dir}; pass --index a "
+                       "directory you can write, or fix its permissions")
 
 
 def _ask(settings: Settings, question: str, as_json: bool, show_passages: bool) -> int:
@@ -204,6 +273,10 @@ def _chat(settings: Settings, as_json: bool, show_passages: bool) -> int:
     from .chain import load
 
     qa = load(settings.index_dir, settings)
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # A byte that is not UTF-8 (strict under most desktop locales) would end the chat
+        # with a traceback: it becomes U+FFFD in that question instead.
+        sys.stdin.reconfigure(errors="replace")
     interactive = sys.stdin.isatty()
     if interactive:
         print("Ask about the indexed articles; follow-up questions are understood. "
@@ -251,14 +324,25 @@ def _next_line(interactive: bool) -> str | None:
 
 def _read_input(file: str) -> str:
     if file == "-":
-        return sys.stdin.read()
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # a text stream without bytes underneath (e.g. io.StringIO)
+            return sys.stdin.read()
+        try:  # newlines as when reading a file: \r\n and \r become \n
+            return stream.read().decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        except UnicodeDecodeError:
+            raise RagError("standard input is not UTF-8 text; convert it "
+                           "(e.g. iconv -t utf-8)") from None
     path = Path(file)
+    if path.is_dir():
+        raise RagError(f"{file} is a directory; pass a text file, or - to read standard input")
     if not path.is_file():
         raise RagError(f"{file}: no such file; pass a text file, or - to read standard input")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise RagError(f"{file} is not UTF-8 text; convert it (e.g. iconv -t utf-8)") from None
+    except OSError as exc:  # permission denied, an I/O error
+        raise RagError(f"cannot read {file}: {exc.strerror or exc}; check the file") from None
 
 
 def _check(settings: Settings, file: str, as_json: bool) -> int:

