@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,11 +144,14 @@ class RankedComposer:
         self._ranker = ranker
         self._checker = checker
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # concurrent first questions share one model of each
 
     @property
     def ranker(self) -> Ranker:
         if self._ranker is None:
-            self._ranker = AnswerRanker()
+            with self._lock:
+                if self._ranker is None:
+                    self._ranker = AnswerRanker()
         return self._ranker
 
     @property
@@ -155,7 +159,9 @@ class RankedComposer:
         if self._checker is None:
             from .verify import SupportScorer
 
-            self._checker = SupportScorer()
+            with self._lock:
+                if self._checker is None:
+                    self._checker = SupportScorer()
         return self._checker
 
     # -- public --------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .embed_base import Embedder, Progress, resolve_model_path
+from .embed_base import Embedder, Progress, announce_loading, resolve_model_path
 from .errors import MissingDependencyError, RagError
 from .settings import DEFAULT_MODEL
 
@@ -82,6 +83,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.device = device
         self._model: Any = None
         self._dim: int | None = None
+        self._lock = threading.Lock()
 
     @property
     def dim(self) -> int:  # type: ignore[override]
@@ -96,36 +98,48 @@ class SentenceTransformerEmbedder(Embedder):
     @property
     def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
         if self._model is None:
-            path = resolve_model_path(self.name)
-            if os.sep in path and not Path(path).exists():
-                raise RagError(
-                    f"embedding model folder {path} does not exist; set RAG_EMBEDDING_MODEL "
-                    f"to a local sentence-transformers folder or to {DEFAULT_MODEL}"
-                )
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError:
-                raise MissingDependencyError(
-                    "sentence-transformers is not installed: pip install sentence-transformers"
-                ) from None
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            try:
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-            except ImportError:
-                pass
-            log.info("loading embedding model %s", path)
-            try:
-                self._model = SentenceTransformer(path, device=self.device)
-            except OSError as exc:
-                raise RagError(
-                    f"could not load embedding model {self.name!r} offline ({exc}); use "
-                    f"{DEFAULT_MODEL} or a local model folder"
-                ) from None
+            with self._lock:  # threads asking at once share one load (each loaded its own)
+                if self._model is None:
+                    with announce_loading(f"the embedding model {self.name}",
+                                          "~10 s: torch and the weights"):
+                        self._model = self._load()
         return self._model
+
+    def _load(self):  # noqa: ANN202 - SentenceTransformer, imported lazily
+        path = resolve_model_path(self.name)
+        if os.sep in path and not Path(path).exists():
+            raise RagError(
+                f"embedding model folder {path} does not exist; set RAG_EMBEDDING_MODEL "
+                f"to a local sentence-transformers folder or to {DEFAULT_MODEL}"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise MissingDependencyError(
+                "sentence-transformers is not installed: pip install sentence-transformers"
+            ) from None
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
+        log.info("loading embedding model %s", path)
+        try:
+            model = SentenceTransformer(path, device=self.device)
+        except OSError as exc:
+            raise RagError(
+                f"could not load embedding model {self.name!r} offline ({exc}); use "
+                f"{DEFAULT_MODEL} or a local model folder"
+            ) from None
+        # The fast tokenizer sets its truncation and padding on its first call; a thread doing
+        # that while another thread encodes gets "RuntimeError: Already borrowed", so the first
+        # call happens here, before any other thread can reach the model.
+        model.encode(["warm-up"], show_progress_bar=False)
+        return model
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(
@@ -152,7 +166,11 @@ def get_embedder(name: str, cache_dir: str | Path | None = None) -> Embedder:
         from .embed_onnx import get_onnx_embedder
 
         return get_onnx_embedder(name, cache_dir)
-    return _get_embedder(name)
+    with _embedders_lock:  # on concurrent misses lru_cache runs _get_embedder once per thread
+        return _get_embedder(name)
+
+
+_embedders_lock = threading.Lock()
 
 
 @lru_cache(maxsize=8)

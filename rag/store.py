@@ -25,7 +25,6 @@ import shutil
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +147,15 @@ class Store:
     """Read access to one generation: documents, chunks, BM25 and vector search."""
 
     def __init__(self, gen: Path, manifest: dict[str, Any]) -> None:
+        import faiss
+
         self.gen = gen
         self.manifest = manifest
         self.conn = connect(gen / DB, readonly=True)
+        # Both files are opened now, not on the first question: a re-index removes all but
+        # the two newest generations, and a Store opened but not yet searched by then found
+        # its vectors file gone (an error for a question asked during re-indexing).
+        self.faiss_index: Any = faiss.read_index(str(gen / VECTORS))
 
     @classmethod
     def open(cls, index_dir: Path | str) -> Store:
@@ -166,12 +171,6 @@ class Store:
         self.conn.close()
 
     # -- vectors -----------------------------------------------------------------------
-    @cached_property
-    def faiss_index(self) -> Any:
-        import faiss
-
-        return faiss.read_index(str(self.gen / VECTORS))
-
     def search_vectors(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk row id, cosine similarity) of the ``k`` nearest chunks."""
         index = self.faiss_index
