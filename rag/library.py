@@ -46,7 +46,9 @@ class Library:
     """Holds the live ``QA``; re-indexing builds a new generation and swaps it in under a lock.
 
     Requests read ``library.qa`` once and keep that object for the whole answer, so a swap
-    never changes the index under a running answer; the old QA is dropped when unused.
+    never changes the index under a running answer; the old QA is dropped when unused. The
+    new QA keeps the old one's models and caches (``QA.reopened``): they depend on texts,
+    not on the index. A build that fails leaves the corpus as the index is.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -57,6 +59,7 @@ class Library:
         self._by_generator: dict[str, QA] = {}
         self._swap = threading.Lock()  # guards self._qa
         self._build = threading.Lock()  # one corpus change / build at a time
+        self._make = threading.Lock()  # one QA per generator (qa_for)
 
     @property
     def qa(self) -> QA:
@@ -85,8 +88,15 @@ class Library:
     def _load(self) -> None:
         new = load(self.index_dir, self.settings)  # the embedder is cached per process
         with self._swap:
+            old = self._qa
+            by_generator: dict[str, QA] = {}
+            if old is not None and old.settings == new.settings:
+                # Keep the loaded models and warm caches of every generator in use.
+                by_generator = {g: q.reopened(new.store) for g, q in self._by_generator.items()}
+                new = by_generator.get(self.settings.generator) or old.reopened(new.store)
+            by_generator[self.settings.generator] = new
             self._qa = new
-            self._by_generator = {self.settings.generator: new}
+            self._by_generator = by_generator
 
     def qa_for(self, generator: str) -> QA:
         """The QA answering with ``generator`` over the live index (built on first use).
@@ -96,16 +106,21 @@ class Library:
         from .generate import generator_from_settings
 
         qa = self.qa
-        with self._swap:
-            cached = self._by_generator.get(generator)
+        with self._make:  # threads asking at once got a QA (and a model to load) each
+            with self._swap:
+                cached = self._by_generator.get(generator)
             if cached is not None and cached.store is qa.store:
                 return cached
-        settings = self.settings.with_(generator=generator)
-        other = QA(qa.store, settings, embedder=qa.embedder,
-                   generator=generator_from_settings(settings))
-        with self._swap:
-            self._by_generator[generator] = other
-        return other
+            if cached is not None:  # made for another generation: keep its models
+                other = cached.reopened(qa.store)
+            else:
+                settings = self.settings.with_(generator=generator)
+                other = QA(qa.store, settings, embedder=qa.embedder,
+                           generator=generator_from_settings(settings), scorer=qa.scorer)
+            with self._swap:
+                if self._qa is qa:  # a re-index swapped meanwhile: that QA is for the old one
+                    self._by_generator[generator] = other
+            return other
 
     def reindex(self, progress: Progress | None = None) -> BuildStats:
         with self._build:
@@ -144,17 +159,39 @@ class Library:
                 target = self.corpus_dir / name
                 backups[name] = target.read_bytes() if target.exists() else None
                 _write_atomic(target, data)
-            stats = self._reindex_locked(progress)
+            try:
+                stats = self._reindex_locked(progress)
+            except BaseException:
+                # The build failed (another process building the same index, a full disk):
+                # the index is as it was, so the corpus must be too.
+                self._restore(backups)
+                raise
             bad = {d: r for d, r in stats.skipped if d in backups}
+            # An upload with the text of a document already here, under a name earlier in
+            # sort order, would be kept and the older document dropped in its favour.
+            for d, r in stats.skipped:
+                for name in backups:
+                    if d not in backups and r.startswith(f"same text as {name},"):
+                        bad[name] = f"same text as {d}, which is already in the library"
             if bad:
-                for name, old in backups.items():
-                    if old is None:
-                        (self.corpus_dir / name).unlink(missing_ok=True)
-                    else:
-                        _write_atomic(self.corpus_dir / name, old)
+                self._restore(backups)
                 self._reindex_locked(None)
                 raise RagError("not added: " + "; ".join(f"{d}: {r}" for d, r in bad.items()))
             return names, stats
+
+    def _restore(self, backups: dict[str, bytes | None]) -> None:
+        """Put the corpus files named in ``backups`` back as they were (None: absent)."""
+        for name, old in backups.items():
+            if old is None:
+                (self.corpus_dir / name).unlink(missing_ok=True)
+            else:
+                _write_atomic(self.corpus_dir / name, old)
+
+    def check_upload(self, name: str, data: bytes, replace_existing: bool) -> str:
+        """The corpus file name ``name`` would be saved as, or ``RagError`` saying why it
+        would be rejected (type, size, unreadable, already there); writes nothing. The UI
+        checks files one by one with it, so it can add the good ones and name the bad."""
+        return self._check_upload(name, data, replace_existing)
 
     def _check_upload(self, name: str, data: bytes, replace_existing: bool) -> str:
         safe = sanitize_filename(name)
@@ -184,8 +221,13 @@ class Library:
             others = [p for p in self.corpus_dir.rglob("*") if p.is_file() and p != path]
             if not any(p.suffix.lower() in UPLOAD_TYPES + (".markdown",) for p in others):
                 raise RagError("this is the last document; add another before deleting it")
+            data = path.read_bytes()
             path.unlink()
-            return self._reindex_locked(progress)
+            try:
+                return self._reindex_locked(progress)
+            except BaseException:  # the index still holds it: so must the corpus
+                _write_atomic(path, data)
+                raise
 
     def _corpus_path(self, name: str, nested: bool = False) -> Path:
         """``corpus_dir / name``, refusing anything that would land outside the corpus."""

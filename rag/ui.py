@@ -1,19 +1,24 @@
-"""The Gradio web UI: chat with cited sources, a document library, settings and a JSON API.
+"""The Gradio web UI: chat with cited sources, a document library, a text check, settings and
+a JSON API.
 
 ``main(argv)`` (used by ``python app.py`` and ``rag serve``) reads the settings, builds the
 index from the corpus when none exists (tqdm progress in the terminal), loads the model once,
 and serves on 127.0.0.1:7860 by default (``--host/--port`` or ``GRADIO_SERVER_NAME`` /
 ``GRADIO_SERVER_PORT``), with analytics off and no outside requests (system fonts only).
 
-- Chat: the answer streams in sentence by sentence; every ``[n]`` is a link to its source card
-  and shows the quote on hover. A card gives the title, the outlet and the cited quote
-  highlighted (``<mark>``) inside its passage. Abstentions say so and list the closest
-  passages. The conversation goes with every question (``QA.stream(history=...)``), so a
-  follow-up is rewritten into a standalone question (``rag.followup``), shown above the
-  answer.
-- Library: the indexed documents; upload (.txt/.md/.html/.pdf, 10 MB at most, validated with
-  ``rag.ingest.load_document`` before it enters the corpus), delete, re-index with progress;
-  the service behind it is ``rag.library.Library``.
+- Chat: the answer streams in sentence by sentence and keeps its own sources under it: a card
+  per cited passage with every quote of that passage highlighted and numbered. Each ``[n]``
+  shows the source's title, outlet and the text around the quote on hover and scrolls to its
+  quote on click; "Read in the article" opens the whole article scrolled to the quote. A
+  premise the articles contradict gets its own heading above the cited correction; an
+  abstention says so once and lists the closest passages. A new question scrolls the chat to
+  it. The conversation goes with every question (``QA.stream(history=...)``), so a follow-up
+  is rewritten into a standalone question (``rag.followup``), shown above the answer.
+- Library: the indexed documents, read afresh on every page load and after every change;
+  upload (.txt/.md/.html/.pdf, 10 MB at most): each file is checked on its own, the good
+  ones added and the others named with the reason, and the selection is cleared; delete
+  after a confirmation naming the document; re-index with progress. Messages appear in one
+  place and never replace the table. The service behind it is ``rag.library.Library``.
 - Check a text: paste any text; each sentence is shown green (an article supports it) or red
   (none does) with a numbered marker, and beside it a card per sentence with the supporting
   quote, or the closest passage and why it does not support it (``QA.check``).
@@ -21,18 +26,22 @@ and serves on 127.0.0.1:7860 by default (``--host/--port`` or ``GRADIO_SERVER_NA
   a language model as configured by the settings object, every sentence verified).
 - API: ``/ask`` (question and an optional history -> ``Answer.to_dict()`` JSON),
   ``/ask_stream`` (the same, as growing snapshots), ``/check`` (text ->
-  ``CheckReport.to_dict()`` JSON), ``/documents``, ``/upload``, ``/delete``, ``/reindex``.
+  ``CheckReport.to_dict()`` JSON), ``/documents``, ``/upload``, ``/delete``, ``/reindex``
+  (these three all-or-nothing, raising an error that says why).
 
-It does not answer questions itself (``rag.chain``), manage the corpus and index
-(``rag.library``) or keep users' conversations beyond their browser session.
+A user's error (a ``RagError``: an empty question, a too-long text, a rejected upload) is
+logged as one line; only a bug logs a traceback. The HTML comes from ``rag.ui_render``, the
+stylesheet and browser scripts from ``rag.ui_assets``. It does not answer questions itself
+(``rag.chain``), manage the corpus and index (``rag.library``) or keep users' conversations
+beyond their browser session.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,7 +53,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedding model ships with t
 
 import gradio as gr  # noqa: E402 - the environment above must be set first
 
-from .check import MAX_CHECK_CHARS, CheckedSentence, CheckReport  # noqa: E402
+from .check import MAX_CHECK_CHARS  # noqa: E402
 from .errors import RagError  # noqa: E402
 from .library import (  # noqa: E402
     MAX_UPLOAD_BYTES,
@@ -55,208 +64,54 @@ from .library import (  # noqa: E402
     sanitize_filename,
 )
 from .progress import tqdm_progress  # noqa: E402
-from .settings import GENERATORS, Settings  # noqa: E402
-from .types import Answer, Citation, Passage  # noqa: E402
+from .settings import GENERATORS, Settings, add_serve_arguments  # noqa: E402
+from .types import Answer  # noqa: E402
+from .ui_assets import CHAT_JS, CHECK_JS, CSS  # noqa: E402
+from .ui_render import (  # noqa: E402
+    answer_kind,
+    parse_spans,
+    render_answer,
+    render_article,
+    render_chat,
+    render_check,
+    render_documents,
+    render_error,
+    render_notice,
+    render_upload_result,
+)
+
+log = logging.getLogger("rag.ui")
 
 EXAMPLES = [
     WARM_UP,
     "What naval assets does Russia have in Syria?",
     "Who does Moscow see as the loser if Assad falls?",
 ]
-DOC_HEADERS = ["Document", "Title", "Outlet", "Date", "Chunks"]
-ABSTAIN_NOTE = "The indexed articles don't answer this."
-CONTEXT_CHARS = 320  # passage text shown on each side of a highlighted quote
-
-
-# --------------------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------------------
-def _e(text: Any) -> str:
-    return html.escape(str(text or ""), quote=True)
-
-
-def _source_line(title: str, outlet: str | None, doc_id: str) -> str:
-    bits = f'<span class="src-title">{_e(title)}</span>'
-    if outlet:
-        bits += f' <span class="src-outlet">{_e(outlet)}</span>'
-    return bits + f' <span class="src-doc">{_e(doc_id)}</span>'
-
-
-def render_answer_text(answer: Answer, turn: int) -> str:
-    """The answer with each ``[n]`` as a link to its card, showing the quote on hover."""
-    by_n = {c.n: c for c in answer.citations}
-
-    def marker(m: re.Match[str]) -> str:
-        c = by_n.get(int(m.group(1)))
-        if c is None:
-            return m.group(0)
-        tip = f"{_e(c.title)}{' · ' + _e(c.outlet) if c.outlet else ''}<br>“{_e(c.quote)}”"
-        return (f'<a class="cite" href="#src-{turn}-{c.n}" data-n="{c.n}">[{c.n}]'
-                f'<span class="tip" role="tooltip">{tip}</span></a>')
-
-    return re.sub(r"\[(\d+)\]", marker, _e(answer.text))
-
-
-def _highlight(c: Citation, passages: Sequence[Passage]) -> str:
-    """The cited quote marked inside its passage, trimmed to some context on each side."""
-    p = next((p for p in passages if p.chunk_id == c.chunk_id), None)
-    if p is None:
-        return f"<mark>{_e(c.quote)}</mark>"
-    text = p.text
-    i, j = c.start - p.start, c.end - p.start
-    if not (0 <= i <= j <= len(text)) or text[i:j] != c.quote:
-        i = text.find(c.quote)
-        if i < 0:
-            return f"<mark>{_e(c.quote)}</mark>"
-        j = i + len(c.quote)
-    a, b = max(0, i - CONTEXT_CHARS), min(len(text), j + CONTEXT_CHARS)
-    if a > 0:
-        a = text.find(" ", a) + 1 or a
-    if b < len(text):
-        b = text.rfind(" ", j, b) if text.rfind(" ", j, b) > j else b
-    before = ("…" if a > 0 else "") + _e(text[a:i])
-    after = _e(text[j:b]) + ("…" if b < len(text) else "")
-    return f"{before}<mark>{_e(text[i:j])}</mark>{after}"
-
-
-def render_sources(answer: Answer | None, turn: int) -> str:
-    if answer is None:
-        return ('<div class="sources empty">Sources appear here: each <b>[n]</b> of the answer '
-                "with the cited words highlighted in their article.</div>")
-    if answer.abstained or not answer.citations:
-        if not answer.passages:
-            return '<div class="sources empty">No passages matched.</div>'
-        cards = "".join(
-            f'<div class="card closest"><div class="card-head"><span class="num">{k}</span>'
-            f"{_source_line(p.title, p.outlet, p.doc_id)}</div>"
-            f'<div class="passage">{_e(_trim(p.text))}</div></div>'
-            for k, p in enumerate(answer.passages, 1)
-        )
-        return f'<div class="sources"><h3>Closest passages</h3>{cards}</div>'
-    cards = "".join(
-        f'<div class="card" id="src-{turn}-{c.n}"><div class="card-head">'
-        f'<span class="num">{c.n}</span>{_source_line(c.title, c.outlet, c.doc_id)}</div>'
-        f'<div class="passage">{_highlight(c, answer.passages)}</div></div>'
-        for c in answer.citations
-    )
-    return f'<div class="sources"><h3>Sources</h3>{cards}</div>'
-
-
-def _trim(text: str, n: int = 2 * CONTEXT_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: text.rfind(" ", 0, n)] + "…"
-
-
-def render_turn(turn: dict[str, Any], k: int) -> str:
-    q = f'<div class="msg user"><div class="bubble">{_e(turn["question"])}</div></div>'
-    sq = turn.get("standalone")
-    if sq and sq != turn["question"]:
-        q += f'<div class="rewritten">Searched as: <i>{_e(sq)}</i></div>'
-    body = turn.get("html") or '<span class="pending">Searching the articles…</span>'
-    cls = "msg bot abstained" if turn.get("abstained") else "msg bot"
-    meta = f'<div class="meta">{_e(turn["meta"])}</div>' if turn.get("meta") else ""
-    return f'{q}<div class="{cls}" data-turn="{k}"><div class="bubble">{body}{meta}</div></div>'
-
-
-def render_chat(turns: Sequence[dict[str, Any]]) -> str:
-    if not turns:
-        return ('<div class="chat empty"><p>Ask a question about the indexed articles. Every '
-                "sentence of the answer is quoted from an article and cites it as <b>[n]</b>."
-                "</p></div>")
-    return '<div class="chat">' + "".join(render_turn(t, k) for k, t in enumerate(turns)) + "</div>"
-
-
-def _answer_html(answer: Answer, turn: int) -> str:
-    if answer.abstained:
-        return (f'<div class="abstain"><b>{_e(ABSTAIN_NOTE)}</b></div>'
-                f"<p>{_e(answer.text)}</p>")
-    return f'<p class="answer">{render_answer_text(answer, turn)}</p>'
-
-
 CHECK_EXAMPLES = [
     "It would deprive Moscow of its only ally in the Middle East that hosts Russian air force "
     "and naval assets. Putin has made clear he will not abandon Assad. The Eiffel Tower was "
     "moved to Berlin in 2015.",
 ]
+DOC_HEADERS = ["Document", "Title", "Outlet", "Date", "Chunks"]
+CHOOSE_FILES = "Choose one or more .txt, .md, .html or .pdf files first."
+# After a library change, bring its message into view (on a phone it is far above the buttons).
+_SHOW_FIRST = ("() => {{ const m = [{}].map((q) => document.querySelector(q))"
+               ".find((e) => e && e.offsetParent !== null); "
+               "if (m) m.scrollIntoView({{ block: 'nearest', behavior: 'smooth' }}); }}")
+SHOW_LIB_MSG = _SHOW_FIRST.format("'#lib-msg .lib-msg'")
+SHOW_CONFIRM = _SHOW_FIRST.format("'#delete-confirm', '#lib-msg .lib-msg'")
+ArticleRequest = dict[str, Any]
 
 
-def _check_card(k: int, s: CheckedSentence) -> str:
-    cls = "ok" if s.supported else "bad"
-    verdict = "Supported" if s.supported else "Not supported"
-    head = (f'<div class="card-head"><a class="num" href="#chk-s-{k}" title="Go to the sentence">'
-            f'{k}</a><span class="verdict {cls}">{verdict}</span>'
-            f'<span class="chk-score">score {s.score:.2f}</span></div>')
-    c = s.citation
-    if s.supported and c is not None:
-        body = (f'<div class="card-head">{_source_line(c.title, c.outlet, c.doc_id)}</div>'
-                f'<div class="passage"><mark>{_e(c.quote)}</mark></div>')
-    else:
-        body = f'<div class="chk-reason">{_e(s.reason)}</div>'
-        if c is not None:
-            body += (f'<div class="chk-label">Closest passage</div>'
-                     f'<div class="card-head">{_source_line(c.title, c.outlet, c.doc_id)}</div>'
-                     f'<div class="passage">{_e(_trim(c.quote))}</div>')
-    return f'<div class="card chk-card {cls}" id="chk-{k}" data-n="{k}">{head}{body}</div>'
+def _sentence(text: Any) -> str:
+    text = str(text).strip()
+    return text[:1].upper() + text[1:]
 
 
-def render_check(report: CheckReport | None = None, error: str | None = None) -> str:
-    """The checked text with each sentence green or red and numbered, and a card for each.
-
-    Hovering a sentence or a card highlights both (``CHECK_JS``); the number on a sentence
-    links to its card and the number on a card back to its sentence.
-    """
-    if error is not None:
-        return f'<div class="check"><div class="chk-error" role="alert">{_e(error)}</div></div>'
-    if report is None:
-        return ('<div class="check empty">Paste a text and press <b>Check</b>: each sentence '
-                "turns <span class=\"chk-s ok\">green</span> when an indexed article supports "
-                "it and <span class=\"chk-s bad\">red</span> when none does, with its source "
-                "beside it.</div>")
-    if not report.sentences:
-        return ('<div class="check"><div class="chk-error" role="alert">No sentences to check: '
-                "the text has no words.</div></div>")
-    text, parts, pos = report.text, [], 0
-    for k, s in enumerate(report.sentences, 1):
-        if s.start < pos:  # overlapping spans cannot be drawn; never produced by check_text
-            continue
-        cls = "ok" if s.supported else "bad"
-        c = s.citation
-        if s.supported and c is not None:
-            tip = f"Supported by {c.title or c.doc_id}" + (f" ({c.outlet})" if c.outlet else "")
-        else:
-            tip = f"Not supported: {s.reason}"
-        parts.append(_e(text[pos:s.start]))
-        parts.append(f'<a class="chk-s {cls}" id="chk-s-{k}" href="#chk-{k}" data-n="{k}" '
-                     f'title="{_e(tip)}">{_e(text[s.start:s.end])}'
-                     f'<sup class="chk-n">[{k}]</sup></a>')
-        pos = s.end
-    parts.append(_e(text[pos:]))
-    n, ok = len(report.sentences), report.n_supported
-    took = sum(report.timings.values())
-    summary = (f'<div class="chk-summary"><span><b>{ok} of {n}</b> sentence{"s" * (n != 1)} '
-               f'supported</span><span class="chk-legend"><span class="chk-s ok">supported</span>'
-               f'<span class="chk-s bad">not supported</span>'
-               + (f" · checked in {took:.2f} s" if took else "") + "</span></div>")
-    cards = "".join(_check_card(k, s) for k, s in enumerate(report.sentences, 1))
-    return (f'<div class="check">{summary}<div class="chk-grid">'
-            f'<div class="chk-text">{"".join(parts)}</div>'
-            f'<div class="chk-cards">{cards}</div></div></div>')
-
-
-# Hovering a sentence highlights its card and the other way round (event delegation on the
-# component, so it keeps working when the result is replaced).
-CHECK_JS = """
-const link = (ev, on) => {
-  const t = ev.target.closest ? ev.target.closest('[data-n]') : null;
-  if (!t || !element.contains(t)) return;
-  element.querySelectorAll('[data-n="' + t.dataset.n + '"]')
-    .forEach((x) => x.classList.toggle('linked', on));
-};
-element.addEventListener('mouseover', (ev) => link(ev, true));
-element.addEventListener('mouseout', (ev) => link(ev, false));
-element.addEventListener('focusin', (ev) => link(ev, true));
-element.addEventListener('focusout', (ev) => link(ev, false));
-"""
+def user_error(where: str, exc: RagError) -> gr.Error:
+    """A user's mistake: one log line, and an error for the caller without a traceback."""
+    log.info("%s: %s", where, exc)
+    return gr.Error(_sentence(exc), print_exception=False)
 
 
 def documents_table(backend: Library) -> list[list[Any]]:
@@ -264,90 +119,24 @@ def documents_table(backend: Library) -> list[list[Any]]:
             for d in backend.qa.documents()]
 
 
+def _reason(message: str, names: Sequence[str]) -> str:
+    """A rejection message without the file names it starts with (the list names the file)."""
+    prefixes = [p for n in names for p in (f"{n} was rejected: ", f"{n}: ", f"{n!r}: ")]
+    while True:
+        prefix = next((p for p in prefixes if message.startswith(p)), None)
+        if prefix is None:
+            return message
+        message = message[len(prefix):]
+
+
+def _upload_paths(files: Any) -> list[Path]:
+    items = [files] if isinstance(files, str | Path) else list(files or [])
+    return [Path(getattr(p, "name", p)) for p in items]
+
+
 # --------------------------------------------------------------------------------------
 # The app
 # --------------------------------------------------------------------------------------
-CSS = """
-.gradio-container { max-width: 1280px !important; margin: auto; }
-#title h1 { margin-bottom: 0; } #title p { margin-top: 4px; color: var(--body-text-color-subdued); }
-.chat { display: flex; flex-direction: column; gap: 10px; min-height: 320px; max-height: 62vh;
-        overflow-y: auto; padding: 12px; border: 1px solid var(--border-color-primary);
-        border-radius: 12px; background: var(--background-fill-secondary); }
-.chat.empty { justify-content: center; color: var(--body-text-color-subdued); text-align: center; }
-.msg { display: flex; } .msg.user { justify-content: flex-end; }
-.msg .bubble { padding: 10px 14px; border-radius: 12px; max-width: 92%; line-height: 1.55; }
-.msg.user .bubble { background: var(--color-accent-soft); }
-.msg.bot .bubble { background: var(--background-fill-primary);
-                   border: 1px solid var(--border-color-primary); }
-.msg.bot.abstained .bubble { border-color: #d97706; }
-.abstain { color: #b45309; }
-.answer { margin: 0; }
-.rewritten { text-align: right; font-size: 0.85em; color: var(--body-text-color-subdued); }
-.meta { font-size: 0.78em; color: var(--body-text-color-subdued); margin-top: 6px; }
-.pending { color: var(--body-text-color-subdued); font-style: italic; }
-a.cite { position: relative; text-decoration: none; font-weight: 600; font-size: 0.85em;
-         color: var(--color-accent); padding: 0 1px; vertical-align: super; }
-a.cite .tip { display: none; position: absolute; z-index: 50; left: 0; top: 1.5em;
-              width: 320px; padding: 8px 10px; border-radius: 8px; background: #1f2937;
-              color: #f9fafb; font-weight: 400; font-size: 0.95em; line-height: 1.4;
-              vertical-align: baseline; text-align: left; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
-a.cite:hover .tip, a.cite:focus .tip { display: block; }
-.sources h3 { margin: 0 0 8px 0; font-size: 1em; }
-.sources.empty { color: var(--body-text-color-subdued); padding: 12px; }
-.card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
-        margin-bottom: 10px; background: var(--background-fill-primary); scroll-margin: 80px; }
-.card:target { outline: 2px solid var(--color-accent); }
-.card-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px; margin-bottom: 6px; }
-.card .num { background: var(--color-accent); color: white; border-radius: 6px;
-             padding: 0 6px; font-weight: 700; font-size: 0.85em; }
-.src-title { font-weight: 600; }
-.src-outlet { font-size: 0.85em; color: var(--body-text-color-subdued); }
-.src-doc { font-size: 0.75em; color: var(--body-text-color-subdued); font-family: monospace;
-           margin-left: auto; }
-.passage { font-size: 0.9em; line-height: 1.5; color: var(--body-text-color); }
-.passage mark { background: #fde68a; color: #111827; padding: 0 2px; border-radius: 3px; }
-#sources-col { max-height: 78vh; overflow-y: auto; }
-.check.empty { color: var(--body-text-color-subdued); padding: 12px; }
-.chk-summary { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 8px;
-               margin: 4px 0 10px 0; font-size: 1.05em; }
-.chk-legend { margin-left: auto; font-size: 0.85em; color: var(--body-text-color-subdued); }
-.chk-legend .chk-s { margin-right: 6px; padding: 1px 6px;
-                     color: var(--body-text-color) !important; }
-.chk-grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px;
-            align-items: start; }
-@media (max-width: 900px) { .chk-grid { grid-template-columns: minmax(0, 1fr); } }
-.chk-text { white-space: pre-wrap; line-height: 1.9; padding: 12px 14px;
-            border: 1px solid var(--border-color-primary); border-radius: 12px;
-            background: var(--background-fill-secondary); color: var(--body-text-color); }
-.chk-s { color: inherit !important; text-decoration: none !important; border-radius: 4px;
-         padding: 1px 2px; box-decoration-break: clone; -webkit-box-decoration-break: clone;
-         scroll-margin: 80px; }
-.chk-s.ok { background: rgba(22, 163, 74, 0.16); border-bottom: 2px solid #16a34a; }
-.chk-s.bad { background: rgba(220, 38, 38, 0.14); border-bottom: 2px solid #dc2626; }
-.chk-s.ok.linked, .chk-s.ok:target { background: rgba(22, 163, 74, 0.34); }
-.chk-s.bad.linked, .chk-s.bad:target { background: rgba(220, 38, 38, 0.30); }
-.chk-n { font-weight: 700; font-size: 0.75em; margin-left: 2px; }
-.chk-s.ok .chk-n { color: #15803d; } .chk-s.bad .chk-n { color: #b91c1c; }
-.dark .chk-s.ok .chk-n { color: #4ade80; } .dark .chk-s.bad .chk-n { color: #f87171; }
-.chk-cards { max-height: 70vh; overflow-y: auto; padding: 2px; }
-.chk-card.ok { border-left: 4px solid #16a34a; } .chk-card.bad { border-left: 4px solid #dc2626; }
-.chk-card.linked, .chk-card:target { outline: 2px solid var(--color-accent); }
-.chk-card.ok.linked { outline-color: #16a34a; } .chk-card.bad.linked { outline-color: #dc2626; }
-.chk-card .num { text-decoration: none; }
-.chk-card.ok .num { background: #16a34a; } .chk-card.bad .num { background: #dc2626; }
-.verdict { font-weight: 600; font-size: 0.85em; }
-.verdict.ok { color: #15803d; } .verdict.bad { color: #b91c1c; }
-.dark .verdict.ok { color: #4ade80; } .dark .verdict.bad { color: #f87171; }
-.chk-score { font-size: 0.75em; color: var(--body-text-color-subdued); margin-left: auto; }
-.chk-reason { font-size: 0.88em; font-style: italic; color: var(--body-text-color);
-              margin-bottom: 6px; }
-.chk-label { font-size: 0.75em; text-transform: uppercase; letter-spacing: 0.04em;
-             color: var(--body-text-color-subdued); margin-bottom: 2px; }
-.chk-error { padding: 10px 14px; border-radius: 10px; border: 1px solid #dc2626;
-             background: rgba(220, 38, 38, 0.10); color: var(--body-text-color); }
-"""
-
-
 def build_demo(backend: Library) -> gr.Blocks:
     settings = backend.settings
 
@@ -360,64 +149,90 @@ def build_demo(backend: Library) -> gr.Blocks:
         return cb
 
     # -- chat ---------------------------------------------------------------------------
+    def answer_updates(
+        question: str, history: list[tuple[str, str]], k: int, top_k: float, generator: str
+    ) -> Iterator[dict[str, Any]]:
+        """What to show for turn ``k`` as the answer streams in: its HTML, kind and text."""
+        t0 = time.perf_counter()
+        first: float | None = None
+        answer: Answer | None = None
+        try:  # one QA for the whole answer, even if a re-index swaps it meanwhile
+            qa = backend.qa_for(generator or settings.generator)
+            for answer in qa.stream(question, top_k=int(top_k), history=history):
+                first = first or time.perf_counter() - t0
+                yield {"html": render_answer(answer, k), "kind": answer_kind(answer),
+                       "text": answer.text, "standalone": answer.standalone_question}
+        except RagError as exc:
+            log.info("chat: %s", exc)
+            yield {"html": render_error(f"{_sentence(exc)}."), "kind": "error", "text": ""}
+            return
+        except Exception:  # a bug: the traceback goes to the log, the chat stays usable
+            log.exception("chat: answering %r failed", question)
+            yield {"html": render_error("Something went wrong while answering; the details "
+                                        "are in the server log."), "kind": "error", "text": ""}
+            return
+        if answer is not None:
+            n = len(answer.citations)
+            took = f"first sentence {first or 0:.2f} s, done {time.perf_counter() - t0:.2f} s"
+            yield {"meta": f"{n} citation{'s' * (n != 1)} · {len(answer.passages)} passages · "
+                   f"{took}" if n else f"{len(answer.passages)} closest passages · {took}"}
+
     def respond(
         question: str, turns: list[dict[str, Any]], top_k: float, generator: str
-    ) -> Iterator[tuple[str, str, list[dict[str, Any]], str]]:
+    ) -> Iterator[tuple[str, list[dict[str, Any]], str]]:
         question = " ".join(str(question or "").split())
         turns = list(turns or [])
         if not question:
             gr.Warning("Type a question first.")
-            yield render_chat(turns), gr.skip(), turns, ""
+            yield render_chat(turns), turns, ""
             return
         history = [(t["question"], t.get("text", "")) for t in turns]
-        k = len(turns)
         turn: dict[str, Any] = {"question": question}
         turns.append(turn)
-        yield render_chat(turns), render_sources(None, k), turns, ""
-        try:  # one QA for the whole answer, even if a re-index swaps it meanwhile
-            qa = backend.qa_for(generator or backend.settings.generator)
-        except RagError as exc:
-            turn.update(html=f'<div class="abstain">{_e(exc)}</div>', text="")
-            yield render_chat(turns), render_sources(None, k), turns, ""
-            return
-        t0 = time.perf_counter()
-        first: float | None = None
-        answer: Answer | None = None
-        try:
-            for answer in qa.stream(question, top_k=int(top_k), history=history):
-                first = first or time.perf_counter() - t0
-                turn.update(html=_answer_html(answer, k), abstained=answer.abstained,
-                            text=answer.text, standalone=answer.standalone_question)
-                yield render_chat(turns), render_sources(answer, k), turns, ""
-        except RagError as exc:
-            turn.update(html=f'<div class="abstain">{_e(exc)}</div>', text="")
-            yield render_chat(turns), render_sources(None, k), turns, ""
-            return
-        if answer is not None:
-            n = len(answer.citations)
-            turn["meta"] = (
-                f"{n} citation{'s' * (n != 1)} · {len(answer.passages)} passages · "
-                f"first sentence {first or 0:.2f} s, done {time.perf_counter() - t0:.2f} s"
-                if not answer.abstained else f"{len(answer.passages)} closest passages shown"
-            )
-            yield render_chat(turns), render_sources(answer, k), turns, ""
+        yield render_chat(turns), turns, ""
+        for update in answer_updates(question, history, len(turns) - 1, top_k, generator):
+            turn.update(update)
+            yield render_chat(turns), turns, ""
+        turn["done"] = True
+        yield render_chat(turns), turns, ""
 
-    def clear() -> tuple[str, str, list[dict[str, Any]]]:
-        return render_chat([]), render_sources(None, 0), []
+    def clear() -> tuple[str, list[dict[str, Any]]]:
+        return render_chat([]), []
 
     def pick_generator(name: str) -> str:
         try:
             backend.qa_for(name)
         except RagError as exc:
+            log.info("settings: generator %s: %s", name, exc)
             gr.Warning(f"Cannot use the {name!r} generator: {exc}")
             return backend.settings.generator
         return name
+
+    def article(request: ArticleRequest) -> str:
+        """The whole article ``request["doc_id"]`` with the ``spans`` ([n, start, end]) marked
+        (called from the browser when "Read in the article" is clicked)."""
+        request = request if isinstance(request, dict) else {}
+        doc_id = str(request.get("doc_id") or "")
+        qa = backend.qa
+        try:
+            text = qa.document_text(doc_id)
+        except KeyError:
+            log.info("article: no document %r", doc_id)
+            return render_error(f"{doc_id or 'This article'} is no longer in the library.")
+        info = next((d for d in qa.documents() if d.doc_id == doc_id), None)
+        focus = request.get("focus")
+        return render_article(
+            doc_id, text, info.title if info else "", info.outlet if info else None,
+            info.date if info else None, parse_spans(request.get("spans"), len(text)),
+            int(focus) if isinstance(focus, int | float) else 0,
+        )
 
     # -- check a text -------------------------------------------------------------------
     def check_ui(text: str) -> str:
         try:
             return render_check(backend.qa.check(str(text or "")))
         except RagError as exc:
+            log.info("check: %s", exc)
             return render_check(error=f"Cannot check this text: {exc}.")
 
     # -- API ----------------------------------------------------------------------------
@@ -429,7 +244,7 @@ def build_demo(backend: Library) -> gr.Blocks:
         try:
             return backend.qa.ask(question, history=history or None).to_dict()
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error("/ask", exc) from None
 
     def ask_stream(question: str, history: list | None = None) -> Iterator[dict]:
         """The answer as growing snapshots (the last one is final), as JSON like /ask;
@@ -438,7 +253,7 @@ def build_demo(backend: Library) -> gr.Blocks:
             for a in backend.qa.stream(question, history=history or None):
                 yield a.to_dict()
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error("/ask_stream", exc) from None
 
     def check(text: str) -> dict:
         """Check every sentence of a text against the corpus: {"text", "sentences":
@@ -447,71 +262,188 @@ def build_demo(backend: Library) -> gr.Blocks:
         try:
             return backend.qa.check(text).to_dict()
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error("/check", exc) from None
 
     def documents() -> list[dict]:
         """The indexed documents."""
         return [dict(zip(["doc_id", "title", "outlet", "date", "n_chunks"], row, strict=True))
                 for row in documents_table(backend)]
 
-    # -- library ------------------------------------------------------------------------
-    def library_outputs(message: str) -> tuple[str, list[list[Any]], Any]:
+    def api_result(message: str) -> tuple[str, list[list[Any]], list[str]]:
         table = documents_table(backend)
-        return message, table, gr.update(choices=[r[0] for r in table], value=None)
+        return message, table, [r[0] for r in table]
 
-    def upload(files: Any, replace_existing: bool, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        paths = [files] if isinstance(files, str | Path) else list(files or [])
-        if not paths:
-            raise gr.Error("Choose one or more .txt, .md, .html or .pdf files first.")
-        items: list[tuple[str, bytes]] = []
-        for p in paths:
-            path = Path(getattr(p, "name", p))
+    def api_upload(files: Any, replace_existing: bool, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """Add files (all or none): (status, table, doc ids); an error says why not."""
+        items = []
+        for path in _upload_paths(files):
             if path.stat().st_size > MAX_UPLOAD_BYTES:
-                raise gr.Error(f"{path.name} is over the 10 MB limit.")
+                raise user_error("/upload", RagError(f"{path.name} is over the 10 MB limit"))
             items.append((path.name, path.read_bytes()))
+        if not items:
+            raise user_error("/upload", RagError(CHOOSE_FILES))
         try:
             names, stats = backend.add_files(items, bool(replace_existing), progress_fn(progress))
         except RagError as exc:
-            raise gr.Error(f"Upload rejected — {exc}. The library is unchanged.") from None
-        return library_outputs(f"Added {', '.join(names)}. Index: {stats.summary()}")
+            raise user_error("/upload", RagError(
+                f"upload rejected — {exc}. The library is unchanged")) from None
+        return api_result(f"Added {', '.join(names)}. Index: {stats.summary()}")
 
-    def delete(doc_id: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        if not doc_id:
-            raise gr.Error("Choose a document to delete.")
+    def api_delete(doc_id: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """Delete a document: (status, table, doc ids)."""
         try:
-            stats = backend.delete(doc_id, progress_fn(progress))
+            stats = backend.delete(str(doc_id or ""), progress_fn(progress))
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
-        return library_outputs(f"Deleted {doc_id}. Index: {stats.summary()}")
+            raise user_error("/delete", exc) from None
+        return api_result(f"Deleted {doc_id}. Index: {stats.summary()}")
 
-    def reindex(progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def api_reindex(progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """Re-read the corpus folder: (status, table, doc ids)."""
         try:
             stats = backend.reindex(progress_fn(progress))
         except RagError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error("/reindex", exc) from None
         skipped = "".join(f"\n- skipped {d}: {r}" for d, r in stats.skipped)
-        return library_outputs(f"Index: {stats.summary()}{skipped}")
+        return api_result(f"Index: {stats.summary()}{skipped}")
+
+    # -- library (UI: never raises, always shows the library as it is) ------------------
+    def library_view() -> tuple[str, str, Any]:
+        docs = backend.qa.documents()
+        n = len(docs)
+        count = f"**{n} document{'s' * (n != 1)}** indexed from `{backend.corpus_dir}`."
+        table = render_documents(docs)
+        choices = [(f"{d.title or d.doc_id} — {d.doc_id}", d.doc_id) for d in docs]
+        return count, table, gr.update(choices=choices, value=None)
+
+    def add_checked(
+        files: Any, replace_existing: bool, progress: gr.Progress
+    ) -> tuple[list[str], list[tuple[str, str]], str]:
+        """Check each file on its own, add the good ones: (added, [(file, why)], summary)."""
+        rejected: list[tuple[str, str]] = []
+        valid: list[tuple[str, bytes]] = []
+        saved_as: set[str] = set()
+        for path in _upload_paths(files):
+            if path.stat().st_size > MAX_UPLOAD_BYTES:
+                rejected.append((path.name, f"{path.stat().st_size / 1e6:.1f} MB is over the "
+                                 "10 MB limit"))
+                continue
+            data = path.read_bytes()
+            try:
+                safe = backend.check_upload(path.name, data, replace_existing)
+            except RagError as exc:
+                rejected.append((path.name, _reason(str(exc), [path.name,
+                                                               _safe_name(path.name)])))
+                continue
+            if safe in saved_as:
+                rejected.append((path.name, f"another file of this upload is also saved as "
+                                 f"{safe}"))
+                continue
+            saved_as.add(safe)
+            valid.append((path.name, data))
+        added: list[str] = []
+        summary = ""
+        if valid:
+            try:
+                added, stats = backend.add_files(valid, replace_existing, progress_fn(progress))
+                summary = stats.summary()
+            except RagError as exc:
+                rejected += [(name, str(exc)) for name, _ in valid]
+        for name, why in rejected:
+            log.info("upload: %s rejected: %s", name, why)
+        return added, rejected, summary
+
+    def guarded(action: str, work: Callable[[], str]) -> str:
+        """The message of a library change. A bug is logged with its traceback and reported
+        here too, so the page goes on showing the library instead of error badges."""
+        try:
+            return work()
+        except Exception:
+            log.exception("library: %s failed", action)
+            return render_notice(f"The {action} failed unexpectedly (the details are in the "
+                                 "server log); the list shows the library as it is now.",
+                                 "error")
+
+    def upload_ui(files: Any, replace_existing: bool, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        def work() -> str:
+            if not _upload_paths(files):
+                return render_notice(CHOOSE_FILES, "error")
+            return render_upload_result(*add_checked(files, bool(replace_existing), progress))
+
+        message = guarded("upload", work)
+        return (*library_view(), message, None)  # None: the selection is cleared
+
+    def doc_label(doc_id: str) -> str | None:
+        info = next((d for d in backend.qa.documents() if d.doc_id == doc_id), None)
+        return None if info is None else (info.title or doc_id)
+
+    def ask_delete(doc_id: str | None):
+        hidden = gr.update(visible=False)
+        if not doc_id:
+            return hidden, "", render_notice("Choose a document to delete first.", "error"), None
+        title = doc_label(doc_id)
+        if title is None:
+            return hidden, "", render_notice(f"{doc_id} is no longer in the library.",
+                                             "error"), None
+        question = (f"<p>Delete <b>{html.escape(title)}</b> (<code>{html.escape(doc_id)}</code>)"
+                    f" from the library? Its file is removed from the corpus folder and the "
+                    f"index is rebuilt; answers will no longer cite it.</p>")
+        return gr.update(visible=True), question, "", doc_id
+
+    def delete_ui(doc_id: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        def work() -> str:
+            if not doc_id:
+                return render_notice("Choose a document to delete first.", "error")
+            title = doc_label(doc_id) or doc_id
+            try:
+                stats = backend.delete(doc_id, progress_fn(progress))
+            except RagError as exc:
+                log.info("delete: %s: %s", doc_id, exc)
+                return render_notice(f"{doc_id} was not deleted: {exc}. The library is "
+                                     "unchanged.", "error")
+            return render_notice(f"Deleted {title} ({doc_id}). Index: {stats.summary()}", "ok")
+
+        message = guarded("delete", work)
+        return (*library_view(), message, gr.update(visible=False), None)
+
+    def cancel_delete():
+        return gr.update(visible=False), None, render_notice("Nothing was deleted.")
+
+    def reindex_ui(progress: gr.Progress = gr.Progress()):  # noqa: B008
+        def work() -> str:
+            try:
+                stats = backend.reindex(progress_fn(progress))
+            except RagError as exc:
+                log.info("reindex: %s", exc)
+                return render_notice(f"Re-index failed: {exc}. The index is as it was.",
+                                     "error")
+            skipped = "; ".join(f"skipped {d}: {r}" for d, r in stats.skipped)
+            return render_notice(f"Re-indexed. Index: {stats.summary()}"
+                                 + (f". {skipped}" if skipped else ""),
+                                 "mixed" if skipped else "ok")
+
+        return (*library_view(), guarded("re-index", work))
 
     # -- layout -------------------------------------------------------------------------
+    count0, table0, _ = library_view()
     with gr.Blocks(title="rag — cited answers", analytics_enabled=False) as demo:
         gr.Markdown("# Ask the articles\nAnswers quoted from the indexed articles, with a "
                     "source for every sentence.", elem_id="title")
         turns = gr.State([])
+        pending_delete = gr.State(None)
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
-                with gr.Column(scale=3):
-                    chat = gr.HTML(render_chat([]), elem_id="chat")
-                    with gr.Row():
-                        box = gr.Textbox(
-                            placeholder="Ask a question, e.g. Why won't Russia drop Assad?",
-                            show_label=False, scale=5, autofocus=True, elem_id="question",
-                            max_length=2000, lines=1,
-                        )
-                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                        clear_btn = gr.Button("New chat", scale=0, min_width=120)
-                    gr.Examples(EXAMPLES, inputs=box, label="Try")
-                with gr.Column(scale=2, elem_id="sources-col"):
-                    sources = gr.HTML(render_sources(None, 0), elem_id="sources")
+            with gr.Tab("Chat", id="chat"):
+                chat = gr.HTML(render_chat([]), elem_id="chat", js_on_load=CHAT_JS,
+                               server_functions=[article])
+                with gr.Row(equal_height=True):
+                    box = gr.Textbox(
+                        placeholder="Ask a question, e.g. Why won't Russia drop Assad?",
+                        show_label=False, scale=5, autofocus=True, elem_id="question",
+                        max_length=2000, lines=1, min_width=220,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80,
+                                     elem_id="ask")
+                    clear_btn = gr.Button("New chat", scale=0, min_width=120)
+                gr.Examples(EXAMPLES, inputs=box, label="Try")
             with gr.Tab("Check a text", id="check"):
                 gr.Markdown("Paste any text: every sentence is checked against the indexed "
                             "articles and shown green when one of them supports it, red when "
@@ -527,28 +459,33 @@ def build_demo(backend: Library) -> gr.Blocks:
                     check_clear = gr.Button("Clear", scale=0, min_width=120)
                 gr.Examples(CHECK_EXAMPLES, inputs=check_box, label="Try")
                 check_out = gr.HTML(render_check(), elem_id="check-result", js_on_load=CHECK_JS)
-            with gr.Tab("Library", id="library"):
-                status = gr.Markdown(f"{len(backend.qa.documents())} documents indexed from "
-                                     f"`{backend.corpus_dir}`.")
-                table = gr.Dataframe(
-                    value=documents_table(backend), headers=DOC_HEADERS, interactive=False,
-                    wrap=True, elem_id="documents",
-                )
+            with gr.Tab("Library", id="library") as lib_tab:
+                lib_count = gr.Markdown(count0, elem_id="lib-count")
+                lib_msg = gr.HTML("", elem_id="lib-msg")
+                table = gr.HTML(table0, elem_id="documents")
                 with gr.Row():
-                    with gr.Column():
+                    with gr.Column(min_width=280):
                         files = gr.File(
                             label="Add articles (.txt, .md, .html, .pdf; 10 MB each at most)",
                             file_count="multiple", file_types=list(UPLOAD_TYPES),
-                            type="filepath",
+                            type="filepath", elem_id="upload-files",
                         )
                         replace_box = gr.Checkbox(label="Replace existing files with the same name")
-                        add_btn = gr.Button("Add to library", variant="primary")
-                    with gr.Column():
+                        add_btn = gr.Button("Add to library", variant="primary", elem_id="add-btn")
+                    with gr.Column(min_width=280):
                         doc_pick = gr.Dropdown(
-                            [r[0] for r in documents_table(backend)], label="Document",
-                            value=None, allow_custom_value=False,
+                            [], label="Document", value=None, allow_custom_value=False,
+                            elem_id="doc-pick",
                         )
-                        del_btn = gr.Button("Delete document", variant="stop")
+                        del_btn = gr.Button("Delete document…", elem_id="del-btn")
+                        with gr.Column(visible=False, elem_id="delete-confirm",
+                                       variant="panel") as confirm_box:
+                            confirm_text = gr.HTML("")
+                            with gr.Row():
+                                confirm_yes = gr.Button("Delete", variant="stop",
+                                                        elem_id="del-yes", min_width=100)
+                                confirm_no = gr.Button("Cancel", elem_id="del-no",
+                                                       min_width=100)
                         gr.Markdown("Re-read the corpus folder (after editing files by hand):")
                         reindex_btn = gr.Button("Re-index")
             with gr.Tab("Settings", id="settings"):
@@ -562,14 +499,23 @@ def build_demo(backend: Library) -> gr.Blocks:
                 )
                 gr.Markdown(f"Index `{backend.index_dir}` · embedding model "
                             f"`{settings.embedding_model}` · corpus `{backend.corpus_dir}`")
+        with gr.Column(visible=False):  # inputs and outputs of the library API only
+            api_files = gr.File(file_count="multiple", type="filepath")
+            api_replace = gr.Checkbox()
+            api_doc = gr.Textbox()
+            api_status = gr.Textbox()
+            api_table = gr.Dataframe(headers=DOC_HEADERS)
+            api_ids = gr.JSON()
+            api_upload_btn, api_delete_btn, api_reindex_btn = (gr.Button() for _ in range(3))
 
         ask_args: dict[str, Any] = dict(
-            fn=respond, inputs=[box, turns, top_k, generator], outputs=[chat, sources, turns, box],
+            fn=respond, inputs=[box, turns, top_k, generator], outputs=[chat, turns, box],
             api_visibility="undocumented", concurrency_id="answer", concurrency_limit=2,
+            show_progress="hidden",  # the chat says "Searching…" / "Writing…" itself
         )
         box.submit(**ask_args)
         send.click(**ask_args)
-        clear_btn.click(clear, None, [chat, sources, turns], api_visibility="private")
+        clear_btn.click(clear, None, [chat, turns], api_visibility="private")
         generator.change(pick_generator, generator, generator, api_visibility="private")
 
         check_btn.click(check_ui, check_box, check_out, api_visibility="private",
@@ -577,14 +523,30 @@ def build_demo(backend: Library) -> gr.Blocks:
         check_clear.click(lambda: ("", render_check()), None, [check_box, check_out],
                           api_visibility="private")
 
-        lib_out = [status, table, doc_pick]
+        view = [lib_count, table, doc_pick]
+        private: dict[str, Any] = dict(api_visibility="private")
         lib_args: dict[str, Any] = dict(concurrency_id="library", concurrency_limit=1)
-        add_btn.click(upload, [files, replace_box], lib_out, api_name="upload", **lib_args).then(
-            lambda: None, None, files, api_visibility="private"
-        )
-        del_btn.click(delete, doc_pick, lib_out, api_name="delete", **lib_args)
-        reindex_btn.click(reindex, None, lib_out, api_name="reindex", **lib_args)
+        quiet: dict[str, Any] = dict(show_progress="hidden", **private)
+        demo.load(library_view, None, view, **quiet)
+        lib_tab.select(library_view, None, view, **quiet)
+        add_btn.click(upload_ui, [files, replace_box], [*view, lib_msg, files],
+                      **private, **lib_args).then(None, js=SHOW_LIB_MSG)
+        del_btn.click(ask_delete, doc_pick, [confirm_box, confirm_text, lib_msg, pending_delete],
+                      **private).then(None, js=SHOW_CONFIRM)
+        confirm_yes.click(delete_ui, pending_delete,
+                          [*view, lib_msg, confirm_box, pending_delete], **private, **lib_args
+                          ).then(None, js=SHOW_LIB_MSG)
+        confirm_no.click(cancel_delete, None, [confirm_box, pending_delete, lib_msg], **private)
+        doc_pick.input(lambda: (gr.update(visible=False), None), None,
+                       [confirm_box, pending_delete], **private)
+        reindex_btn.click(reindex_ui, None, [*view, lib_msg], **private, **lib_args).then(
+            None, js=SHOW_LIB_MSG)
 
+        api_out = [api_status, api_table, api_ids]
+        api_upload_btn.click(api_upload, [api_files, api_replace], api_out, api_name="upload",
+                             **lib_args)
+        api_delete_btn.click(api_delete, api_doc, api_out, api_name="delete", **lib_args)
+        api_reindex_btn.click(api_reindex, None, api_out, api_name="reindex", **lib_args)
         gr.api(ask, api_name="ask", concurrency_id="answer", concurrency_limit=2)
         gr.api(ask_stream, api_name="ask_stream", concurrency_id="answer", concurrency_limit=2)
         gr.api(check, api_name="check", concurrency_id="answer", concurrency_limit=2)
@@ -596,17 +558,29 @@ def build_demo(backend: Library) -> gr.Blocks:
     return demo
 
 
+def _safe_name(name: str) -> str:
+    try:
+        return sanitize_filename(name)
+    except RagError:
+        return name
+
+
+def _log_to_stderr() -> None:
+    """One line per user error on stderr (``rag.ui`` at INFO), whoever configured logging."""
+    log.setLevel(logging.INFO)
+    if not logging.getLogger().handlers and not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("rag.ui: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+
+
 # --------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag serve", description="Start the rag web UI.")
-    p.add_argument("--host", help="interface to bind (default 127.0.0.1, $GRADIO_SERVER_NAME)")
-    p.add_argument("--port", type=int, help="port (default 7860, $GRADIO_SERVER_PORT)")
-    p.add_argument("--corpus", type=Path, help="corpus directory (default corpus, $RAG_CORPUS)")
-    p.add_argument("--index", type=Path, help="index directory (default index, $RAG_INDEX)")
-    p.add_argument("--model", dest="embedding_model", help="embedding model ($RAG_EMBEDDING_MODEL)")
-    return p
+    return add_serve_arguments(p)  # the same options as `rag serve` (rag.settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -614,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["--"]:  # `rag serve -- --port 8000` passes the separator through
         argv = argv[1:]
     args = _parser().parse_args(argv)
+    _log_to_stderr()
     try:
         settings = Settings.from_env().with_(
             corpus_dir=args.corpus, index_dir=args.index, embedding_model=args.embedding_model
@@ -631,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stats is not None:
             print(f"rag: built index: {stats.summary()}", file=sys.stderr, flush=True)
         demo = build_demo(backend)
-    except (RagError, ValueError) as exc:
+    except RagError as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
     theme = gr.themes.Soft(
@@ -646,4 +621,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["Backend", "Library", "build_demo", "main", "sanitize_filename"]
+__all__ = ["Backend", "Library", "build_demo", "main", "render_check", "sanitize_filename"]

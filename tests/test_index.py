@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from rag.embed import HashEmbedder
 from rag.errors import CorpusError, IndexMismatchError, IndexMissingError, RagError
 from rag.store import Store, current_generation, stale_builds
 
+CORPUS = ROOT / "corpus"
 ARTICLE = (
     "Berlin hosted a summit on Arctic shipping routes. Delegates from nine countries attended "
     "the meeting. The talks focused on icebreaker capacity and insurance costs."
@@ -248,3 +250,108 @@ def test_damaged_pointer_is_reported(hash_index: Path, tmp_path: Path) -> None:
     (copy / "CURRENT").write_text("gen-999999\n")
     with pytest.raises(IndexMismatchError, match="damaged"):
         rag.load(copy, embedding_model="hash")
+
+
+# -- files with the same text; skipped files (issue 11) -----------------------------------
+def snapshot(index: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """What an index holds: (doc_id, text hash) of every document, and every chunk id."""
+    store = Store.open(index)
+    docs = store.conn.execute("SELECT doc_id, text_hash FROM documents ORDER BY doc_id")
+    chunks = store.conn.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")
+    return [(r[0], r[1]) for r in docs], [r[0] for r in chunks]
+
+
+def test_of_two_files_with_the_same_text_the_first_name_is_kept_in_every_kind_of_build(
+    tmp_path: Path,
+) -> None:
+    """An incremental build keeps what a build from scratch keeps: the first name in sort
+    order, whichever file came first, and the other one as soon as the first goes or
+    changes. (The incremental build kept whichever was indexed first.)"""
+    src, index = tmp_path / "c", tmp_path / "index"
+    src.mkdir()
+    (src / "other.txt").write_text("Oslo hosted talks on fishing quotas.", encoding="utf-8")
+
+    def check(expect: list[str], skipped: dict[str, str]) -> None:
+        stats = build(src, index)
+        scratch = tmp_path / f"scratch-{len(list(tmp_path.glob('scratch-*')))}"
+        assert dict(stats.skipped) == dict(build(src, scratch).skipped) == skipped
+        assert snapshot(index) == snapshot(scratch)
+        assert [d for d, _ in snapshot(index)[0]] == expect
+
+    check(["other.txt"], {})
+    (src / "b.md").write_text(ARTICLE, encoding="utf-8")
+    check(["b.md", "other.txt"], {})
+    (src / "a.md").write_text(ARTICLE, encoding="utf-8")  # same text, an earlier name
+    same_as_a = ("same text as a.md, which is indexed (of files with the same text the first "
+                 "name in sort order is); delete one of them")
+    check(["a.md", "other.txt"], {"b.md": same_as_a})
+    (src / "a.md").unlink()  # the kept one is deleted: the other one appears
+    check(["b.md", "other.txt"], {})
+    (src / "a.md").write_text(ARTICLE, encoding="utf-8")
+    check(["a.md", "other.txt"], {"b.md": same_as_a})
+    (src / "a.md").write_text(ARTICLE + " Edited.", encoding="utf-8")  # the kept one changes
+    check(["a.md", "b.md", "other.txt"], {})
+    (src / "b.md").write_text(ARTICLE + " Edited.", encoding="utf-8")
+    check(["a.md", "other.txt"], {"b.md": same_as_a})
+    (src / "b.md").write_text(ARTICLE, encoding="utf-8")
+    (src / "a.md").write_bytes(b"\x00 now a binary file")  # bad: its old version stays
+    stats = build(src, index)
+    assert [d for d, _ in snapshot(index)[0]] == ["a.md", "b.md", "other.txt"]
+    assert [d for d, _ in stats.skipped] == ["a.md"]
+
+
+def test_skipped_files_do_not_make_a_build_write_a_new_generation(
+    corpus: Path, tmp_path: Path
+) -> None:
+    index = tmp_path / "index"
+    (corpus / "zz-copy.md").write_bytes((corpus / "russia-assad-ap.md").read_bytes())
+    (corpus / "broken.txt").write_bytes(b"\x00\xff binary")
+    first = build(corpus, index)
+    gen = current_generation(index)
+    again = build(corpus, index)  # both were re-read and skipped again: a new generation
+    assert current_generation(index) == gen and not again.changed
+    assert again.skipped == first.skipped == [
+        ("broken.txt", "looks like a binary file (NUL bytes); save it as text"),
+        ("zz-copy.md", "same text as russia-assad-ap.md, which is indexed (of files with the "
+                       "same text the first name in sort order is); delete one of them"),
+    ]  # the reason no longer repeats the file name ("broken.txt: broken.txt: looks like...")
+    assert (again.documents, again.unchanged) == (2, 2)
+
+
+def test_an_unreadable_file_is_skipped_with_how_to_fix_it(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chmod 000 as a user (root reads anyway, so the error is injected here)."""
+    (corpus / "locked.txt").write_text("You cannot read this.", encoding="utf-8")
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    stats = build(corpus, tmp_path / "index")
+    assert stats.added == 2
+    assert stats.skipped == [("locked.txt", "cannot read the file (Permission denied); check "
+                                            "its permissions (chmod a+r)")]
+
+
+def test_upload_with_the_text_of_a_document_in_the_library_is_refused(tmp_path: Path) -> None:
+    """An upload that repeats a document's text is refused, whatever its name: under a name
+    earlier in sort order it would otherwise be kept and the document already there dropped."""
+    from rag.errors import RagError
+    from rag.library import Library
+    from rag.settings import Settings
+
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    lib = Library(Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index",
+                           embedding_model="hash"))
+    lib.start()
+    before = sorted(d.doc_id for d in lib.qa.store.documents())
+    data = (CORPUS / "russia-assad-ap.md").read_bytes()
+    for name in ("a-copy.md", "zz-copy.md"):  # before and after it in sort order
+        with pytest.raises(RagError, match="same text as russia-assad-ap.md"):
+            lib.add_files([(name, data)], replace_existing=False)
+        assert not (tmp_path / "corpus" / name).exists()
+        assert sorted(d.doc_id for d in lib.qa.store.documents()) == before

@@ -5,8 +5,17 @@ conversation as ``history`` (pairs or chat messages, on ``/ask`` and ``/ask_stre
 -> cited -> delete -> no longer cited, rejected uploads (binary, wrong type, existing name)
 leaving the library unchanged, the streaming endpoint's timings, ``/check`` (a verbatim corpus
 sentence supported with an exact quote, an invented one not; empty and over-long text
-refused), and that the library service imports no web framework.
-Browser rendering is in ``test_browser.py``; the follow-up rules in ``test_followup.py``.
+refused), that user errors log one line and no traceback, and that the library service
+imports no web framework.
+
+Without the app, the rendering (``rag.ui_render``): the quotes of one passage (and of
+overlapping passages of one article) grouped into one card with every quote highlighted; far
+apart quotes with the middle left out; every answer of a chat keeping its own sources (each
+``[n]`` pointing at its own answer's quote); a false-premise correction rendered as an answer
+under its own heading with links; an abstention said once; the tooltip giving title, outlet
+and the surrounding text but not the quote; the article view marking its spans; the upload
+result naming each file. Browser rendering is in ``test_browser.py``; the follow-up rules in
+``test_followup.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import pytest
 from conftest_ui import running_app
 
 from rag.ingest import load_document
+from rag.types import Answer, Citation, Passage
 
 DEMO = "Why won't Russia drop Assad?"
 NEW_DOC = "zorblat-festival.md"
@@ -220,6 +230,32 @@ def test_bad_upload_is_rejected(app, tmp_path: Path, name: str, data: bytes, mes
     assert sorted(p.name for p in corpus.iterdir()) == files_before
 
 
+@pytest.mark.ui
+@pytest.mark.model
+def test_user_errors_are_one_log_line_without_traceback(app, tmp_path: Path) -> None:
+    """An empty question, an over-long text and a rejected upload: each logs one line
+    (``rag.ui: where: why``); the server log holds no traceback (earlier tests' errors
+    included)."""
+    from gradio_client import handle_file
+
+    client, corpus = app
+    bad = tmp_path / "binary.txt"
+    bad.write_bytes(b"\x00\x01ELF\x00" * 50)
+    with pytest.raises(Exception, match="empty"):
+        client.predict("   ", api_name="/ask")
+    with pytest.raises(Exception, match="at most 20,000"):
+        client.predict("Assad stays. " * 1700, api_name="/check")
+    with pytest.raises(Exception, match="binary"):
+        client.predict([handle_file(str(bad))], False, api_name="/upload")
+    time.sleep(0.5)
+    log = (corpus.parent / "app.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+    lines = log.splitlines()
+    assert any(line.startswith("rag.ui: /ask: the question is empty") for line in lines)
+    assert any(line.startswith("rag.ui: /check: ") and "20,000" in line for line in lines)
+    assert any(line.startswith("rag.ui: /upload: ") and "binary" in line for line in lines)
+
+
 def test_render_check_escapes_numbers_and_links() -> None:
     from rag.check import CheckedSentence, CheckReport
     from rag.types import Citation
@@ -294,3 +330,146 @@ def test_openai_generator_through_the_ui_is_verified(
     assert "Aleppo" not in result["answer"]
     assert any("Aleppo" in d["sentence"] for d in result["dropped"])
     assert result["citations"] and not result["abstained"]
+
+
+# -- rendering (no app) -----------------------------------------------------------------------
+ART = ("Moscow backs Assad. It would deprive Moscow of its only ally. Putin is in a trap. "
+       "The Kremlin denies it. Analysts disagree.")
+
+
+def _cite(n: int, quote: str, text: str = ART, base: int = 0, chunk: str = "c1",
+          doc: str = "a.md") -> Citation:
+    i = text.index(quote)
+    return Citation(n, doc, "Assad <stance>", quote, base + i, base + i + len(quote), chunk,
+                    "AP")
+
+
+def _passage(text: str = ART, start: int = 0, chunk: str = "c1", doc: str = "a.md") -> Passage:
+    return Passage(chunk, doc, "Assad <stance>", text, 0.9, start, start + len(text), "AP")
+
+
+def test_quotes_of_one_passage_are_one_card_each_highlighted() -> None:
+    from rag.ui_render import group_citations, render_source_cards
+
+    quotes = ["Moscow backs Assad.", "It would deprive Moscow of its only ally.",
+              "Putin is in a trap.", "The Kremlin denies it."]
+    other = Passage("c9", "b.md", "Other", "Tartus is a naval base.", 0.5, 40, 63, None)
+    cites = [_cite(n, q) for n, q in enumerate(quotes, 1)]
+    cites.append(Citation(5, "b.md", "Other", "Tartus is a naval base.", 40, 63, "c9"))
+    answer = Answer("q", " ".join(f"{q} [{n}]" for n, q in enumerate(quotes, 1)), cites,
+                    [_passage(), other])
+    groups = group_citations(answer.citations, answer.passages)
+    assert [[c.n for c in g.citations] for g in groups] == [[1, 2, 3, 4], [5]]
+    html = render_source_cards(answer, 3)
+    assert html.count('class="card"') == 2
+    assert html.count('<mark class="q">') == 5
+    for n in range(1, 6):
+        assert html.count(f'id="src-3-{n}"') == 1
+    assert "Assad &lt;stance&gt;" in html and "<stance>" not in html
+    assert html.count('class="open-doc"') == 2 and 'data-doc="a.md"' in html
+
+
+def test_overlapping_passages_of_one_article_are_merged_into_one_card() -> None:
+    from rag.ui_render import group_citations
+
+    first, second = ART[:60], ART[39:]  # neighbouring chunks share "It would ... ally."
+    cites = [_cite(1, "Moscow backs Assad.", chunk="c1"),
+             _cite(2, "Putin is in a trap.", chunk="c2")]
+    groups = group_citations(cites, [_passage(first, 0, "c1"), _passage(second, 39, "c2")])
+    assert len(groups) == 1
+    assert groups[0].text == ART and groups[0].start == 0
+    assert all(groups[0].span(c) for c in cites)
+
+
+def test_far_apart_quotes_leave_out_the_middle() -> None:
+    from rag.ui_render import CONTEXT_CHARS, render_source_cards
+
+    filler = " ".join(["word"] * CONTEXT_CHARS)
+    text = f"Alpha is first. {filler} Omega is last."
+    cites = [_cite(1, "Alpha is first.", text), _cite(2, "Omega is last.", text)]
+    html = render_source_cards(Answer("q", "Alpha is first. [1] Omega is last. [2]", cites,
+                                      [_passage(text)]), 0)
+    assert '<span class="gap">…</span>' in html
+    assert html.count("word") < len(filler.split())
+
+
+def test_every_answer_keeps_its_own_sources() -> None:
+    from rag.ui_render import render_answer, render_chat
+
+    turns = []
+    for k, quote in enumerate(["Moscow backs Assad.", "Putin is in a trap."]):
+        answer = Answer(f"q{k}", f"{quote} [1]", [_cite(1, quote)], [_passage()])
+        turns.append({"question": f"q{k}", "html": render_answer(answer, k)})
+    html = render_chat(turns)
+    for k, quote in enumerate(["Moscow backs Assad.", "Putin is in a trap."]):
+        assert html.count(f'href="#src-{k}-1"') == 1
+        assert html.count(f'id="src-{k}-1"') == 1
+        turn = html.split(f'id="turn-{k}"')[1].split('id="turn-')[0]
+        assert f'<span class="qn" id="src-{k}-1">1</span>{quote}</mark>' in turn
+
+
+def test_false_premise_correction_is_an_answer_with_links() -> None:
+    from html import escape
+
+    from rag import prompts
+    from rag.ui_render import PREMISE_HEAD, answer_kind, render_answer
+
+    quote = "The Kremlin denies it."
+    answer = Answer("Why did Putin drop Assad?", f"{prompts.FALSE_PREMISE} {quote} [1]",
+                    [_cite(1, quote)], [_passage()], abstained=True)
+    html = render_answer(answer, 2)
+    assert answer_kind(answer) == "premise"
+    assert escape(PREMISE_HEAD) in html and 'class="note premise"' in html
+    assert prompts.FALSE_PREMISE not in html and "answer this" not in html
+    assert '<a class="cite" href="#src-2-1"' in html and 'id="src-2-1"' in html
+
+
+def test_abstention_says_it_once_and_lists_the_closest_passages() -> None:
+    from rag import prompts
+    from rag.ui_render import answer_kind, render_answer
+
+    answer = Answer("capital of Australia?", prompts.ABSTAIN + prompts.ABSTAIN_CLOSEST, [],
+                    [_passage()], abstained=True)
+    html = render_answer(answer, 0)
+    assert answer_kind(answer) == "abstained"
+    assert html.count("don&#x27;t answer") == 1
+    assert "listed below" not in html
+    assert html.count('class="card closest"') == 1 and "<a class=\"cite\"" not in html
+
+
+def test_tooltip_shows_title_outlet_and_context_not_the_quote() -> None:
+    from rag.ui_render import group_citations, render_tooltip
+
+    quote = "Putin is in a trap."
+    c = _cite(3, quote)
+    tip = render_tooltip(c, group_citations([c], [_passage()])[0])
+    assert "Assad &lt;stance&gt;" in tip and "AP" in tip
+    assert "It would deprive Moscow of its only ally." in tip  # the sentence before
+    assert "The Kremlin denies it." in tip  # the sentence after
+    assert quote not in tip and "[3: this sentence]" in tip
+
+
+def test_render_article_marks_the_quotes() -> None:
+    from rag.ui_render import parse_spans, render_article
+
+    text = "Intro <b>x</b>. Quoted one. Middle. Quoted two."
+    a, b = text.index("Quoted one."), text.index("Quoted two.")
+    raw = [[2, b, b + 11], [1, a, a + 11], [7, a + 2, a + 5], ["x", 0, 1], [9, 40, 999]]
+    spans = parse_spans(raw, len(text))
+    assert spans == [(1, a, a + 11), (2, b, b + 11)]  # sorted; overlapping and bad dropped
+    html = render_article("a.md", text, "T", "AP", "2017-04-10", spans, focus=2)
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    assert '<mark class="q" data-n="1"><span class="qn">1</span>Quoted one.</mark>' in html
+    assert '<mark class="q focus" data-n="2">' in html
+    assert "AP · 2017-04-10 · a.md" in html
+
+
+def test_upload_result_names_each_file() -> None:
+    from rag.ui_render import render_upload_result
+
+    html = render_upload_result(["good.md"], [("bin.txt", "looks <binary>")], "3 documents")
+    assert "Added 1 file, rejected 1" in html and 'class="lib-msg mixed"' in html
+    assert "<b>good.md</b> added" in html
+    assert "<b>bin.txt</b> rejected: looks &lt;binary&gt;" in html
+    nothing = render_upload_result([], [("a.exe", "unsupported type")])
+    assert "Nothing was added; the library is unchanged." in nothing
