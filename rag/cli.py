@@ -20,12 +20,11 @@ import argparse
 import io
 import logging
 import os
-import socket
 import sys
 from pathlib import Path
 
 from .errors import IndexMismatchError, IndexMissingError, MissingDependencyError, RagError
-from .settings import GENERATORS, Settings, add_serve_arguments
+from .settings import GENERATORS, Settings, add_serve_arguments, serve_address
 from .types import Answer
 
 
@@ -114,22 +113,6 @@ def _handed_over(argv: list[str], command: str) -> list[str]:
     return argv[argv.index(command) + 1 :]
 
 
-def _check_port(host: str | None, port: int | None) -> None:
-    """A one-line error when the web UI could not listen where it was asked to."""
-    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
-    raw = port if port is not None else os.environ.get("GRADIO_SERVER_PORT") or 7860
-    if not str(raw).isdigit() or not 0 < int(raw) < 65536:
-        raise RagError(f"port {raw!r} is not a port number; pass --port 1-65535 "
-                       "(or set GRADIO_SERVER_PORT)")
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
-        try:
-            probe.bind((host, int(raw)))
-        except OSError as exc:
-            raise RagError(f"cannot serve on {host}:{raw}: {exc.strerror or exc}; stop what "
-                           "uses it, or pick another --port / --host") from None
-
-
 class _StderrLine(logging.Handler):
     """``rag: message`` on the current stderr (looked up at each line, as pytest swaps it)."""
 
@@ -160,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(eval_main(_handed_over(argv, "eval")) or 0)
     if args.command == "serve":
         try:
-            _check_port(args.host, args.port)  # before the model loads, not after
+            serve_address(args.host, args.port)  # before gradio and the model load
         except RagError as exc:
             print(f"rag: error: {exc}", file=sys.stderr)
             return 2

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -165,3 +166,28 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--model", dest="embedding_model",
                         help="embedding model ($RAG_EMBEDDING_MODEL)")
     return parser
+
+
+def serve_address(host: str | None, port: int | None) -> tuple[str, int]:
+    """Where the web UI will listen (options first, then $GRADIO_SERVER_NAME/_PORT, then
+    127.0.0.1:7860), checked before anything loads: a bad port or one in use is a
+    ``SettingsError`` saying what to do, not a traceback after the model has loaded.
+    Used by ``rag serve`` and ``python app.py``.
+
+    >>> serve_address("127.0.0.1", 0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    rag.errors.SettingsError: port 0 is not a port number; pass --port 1-65535 (or set ...)
+    """
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    raw = port if port is not None else os.environ.get("GRADIO_SERVER_PORT") or 7860
+    if not str(raw).isdigit() or not 0 < int(raw) < 65536:
+        raise SettingsError(f"port {raw!r} is not a port number; pass --port 1-65535 "
+                            "(or set GRADIO_SERVER_PORT)")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind((host, int(raw)))
+        except OSError as exc:
+            raise SettingsError(f"cannot serve on {host}:{raw}: {exc.strerror or exc}; stop "
+                                "what uses it, or pick another --port / --host") from None
+    return host, int(raw)

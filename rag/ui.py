@@ -64,7 +64,7 @@ from .library import (  # noqa: E402
     sanitize_filename,
 )
 from .progress import tqdm_progress  # noqa: E402
-from .settings import GENERATORS, Settings, add_serve_arguments  # noqa: E402
+from .settings import GENERATORS, Settings, add_serve_arguments, serve_address  # noqa: E402
 from .types import Answer  # noqa: E402
 from .ui_assets import CHAT_JS, CHECK_JS, CSS  # noqa: E402
 from .ui_render import (  # noqa: E402
@@ -593,8 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env().with_(
             corpus_dir=args.corpus, index_dir=args.index, embedding_model=args.embedding_model
         )
-        host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
-        port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+        host, port = serve_address(args.host, args.port)  # before the model loads
         backend = Library(settings)
         print(f"rag: loading the index {settings.index_dir} (corpus {settings.corpus_dir})…",
               file=sys.stderr, flush=True)

@@ -214,9 +214,15 @@ def test_serve_and_eval_hand_their_arguments_over(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         out = run("serve", "--port", str(port))
+        app = subprocess.run([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.startswith(f"rag: error: cannot serve on 127.0.0.1:{port}: "), out.stderr
     assert "Address already in use" in out.stderr and "loading" not in out.stderr
+    # python app.py says the same, before loading anything (it used to end in a traceback)
+    assert app.returncode == 2 and "Traceback" not in app.stderr, app.stderr
+    assert f"rag: error: cannot serve on 127.0.0.1:{port}: " in app.stderr
+    assert "loading the index" not in app.stderr
     out = run("serve", env={"GRADIO_SERVER_PORT": "http"})
     assert out.returncode == 2 and "port 'http' is not a port number" in out.stderr
 
