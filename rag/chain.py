@@ -39,7 +39,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from .check import CheckReport, check_text
-from .embed import Embedder, get_embedder
+from .embed import Embedder, query_embedder
 from .errors import IndexMismatchError, RagError
 from .followup import History, condense
 from .generate import Composer, ExtractiveGenerator, Generator, generator_from_settings
@@ -88,7 +88,7 @@ class QA:
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    self._embedder = get_embedder(self.settings.embedding_model)
+                    self._embedder = query_embedder(self.settings.embedding_model)
         if not self._checked_dim:
             dim = self._embedder.dim
             if dim != self.store.manifest.get("dimension"):

@@ -23,9 +23,11 @@ This module does not cache embeddings (the store does, keyed by text hash).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -180,3 +182,53 @@ def _get_embedder(name: str) -> Embedder:
     if name.startswith("hash-"):
         return HashEmbedder(int(name.split("-", 1)[1]))
     return SentenceTransformerEmbedder(name)
+
+
+# Models whose fp32 ONNX export answers questions in place of sentence-transformers.
+QUERY_ONNX_MODELS = frozenset({DEFAULT_MODEL})
+_query_embedders: dict[str, Embedder] = {}
+
+
+def query_embedder(name: str) -> Embedder:
+    """The embedder that embeds questions for an index built with ``name``.
+
+    For all-MiniLM-L6-v2 with an up-to-date fp32 ONNX export in ``~/.cache/rag/models`` (a
+    build with the model makes it: ``prepare_query_model``) it is that export on onnxruntime:
+    the same vectors (cosine >= 0.999, ``tests/test_embed_onnx.py``) without importing torch,
+    so a new process answers in about a second instead of ~10 s. It keeps the name ``name``,
+    as its vectors are that model's. Otherwise, ``get_embedder(name)``.
+    """
+    if name not in QUERY_ONNX_MODELS or importlib.util.find_spec("onnxruntime") is None:
+        return get_embedder(name)
+    with _embedders_lock:
+        emb = _query_embedders.get(name)
+        if emb is None:
+            from .embed_onnx import OnnxEmbedder, default_cache_dir, exported
+
+            if exported(default_cache_dir(), False, name) is None:
+                return _get_embedder(name)
+            emb = OnnxEmbedder(name + "+onnx", default_cache_dir())
+            emb.name = name
+            _query_embedders[name] = emb
+        return emb
+
+
+def prepare_query_model(embedder: Embedder) -> None:
+    """After ``embedder`` (sentence-transformers, torch loaded) has built an index, export its
+    fp32 ONNX twin once for ``query_embedder``; a failure only costs start-up time."""
+    if not isinstance(embedder, SentenceTransformerEmbedder) or embedder._model is None:
+        return  # nothing was embedded (torch not loaded): not worth loading it for this
+    if embedder.name not in QUERY_ONNX_MODELS:
+        return
+    try:
+        from .embed_onnx import default_cache_dir, ensure_exported, exported
+
+        if exported(default_cache_dir(), False, embedder.name) is None:
+            shown = logging.getLogger("rag.loading")  # the CLI shows these lines
+            shown.info("making an ONNX copy of %s for fast start-up (once, a few seconds)…",
+                       embedder.name)
+            t0 = time.perf_counter()
+            ensure_exported(default_cache_dir(), False, embedder.name)
+            shown.info("ONNX copy made in %.1f s", time.perf_counter() - t0)
+    except (RagError, ImportError, OSError, RuntimeError) as exc:
+        log.warning("no fast query model (%s); questions load torch instead", exc)

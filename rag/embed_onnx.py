@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .embed_base import Embedder, resolve_model_path
+from .embed_base import Embedder, announce_loading, resolve_model_path
 from .errors import MissingDependencyError, RagError
 from .settings import DEFAULT_MODEL
 
@@ -134,18 +134,33 @@ def _stamp_ok(folder: Path, want: dict[str, Any]) -> bool:
     return all(have.get(k) == v for k, v in want.items())
 
 
-def ensure_exported(cache_dir: Path, quantize: bool, model: str = DEFAULT_MODEL) -> Path:
-    """The exported folder for ``model`` under ``cache_dir``; exports it first if it is missing
-    or its stamp does not match the installed weights and recipe."""
+def _target(cache_dir: Path, quantize: bool, model: str) -> tuple[Path, Path, dict[str, Any]]:
+    """(source folder, export folder, the stamp an up-to-date export holds)."""
     base, _ = split_name(model + ("+onnx-int8" if quantize else "+onnx"))
     src = Path(resolve_model_path(base))
     if not src.is_dir():
         raise RagError(f"embedding model folder {src} does not exist")
     dest = Path(cache_dir) / f"{base}-onnx{'-int8' if quantize else ''}"
-    want = expected_stamp(src, quantize)
+    return src, dest, expected_stamp(src, quantize)
+
+
+def exported(cache_dir: Path, quantize: bool, model: str = DEFAULT_MODEL) -> Path | None:
+    """The up-to-date export of ``model`` under ``cache_dir``, or None; never exports (so
+    never imports torch)."""
+    try:
+        _, dest, want = _target(cache_dir, quantize, model)
+    except RagError:
+        return None
+    return dest if _stamp_ok(dest, want) else None
+
+
+def ensure_exported(cache_dir: Path, quantize: bool, model: str = DEFAULT_MODEL) -> Path:
+    """The exported folder for ``model`` under ``cache_dir``; exports it first if it is missing
+    or its stamp does not match the installed weights and recipe."""
+    src, dest, want = _target(cache_dir, quantize, model)
     if _stamp_ok(dest, want):
         return dest
-    log.info("exporting %s to ONNX (%s) in %s", base, "int8" if quantize else "fp32", dest)
+    log.info("exporting %s to ONNX (%s) in %s", model, "int8" if quantize else "fp32", dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
@@ -300,32 +315,36 @@ class OnnxEmbedder(Embedder):
         with self._lock:
             if self._session is not None:
                 return
-            import onnxruntime as ort
+            with announce_loading(f"the embedding model {self.name}", "onnxruntime"):
+                self._load_session()
 
-            folder = ensure_exported(self.cache_dir, self.quantize, self.base)
-            stamp = read_stamp(folder) or {}
-            pooling = _read_json(folder / "1_Pooling" / "config.json")
-            if pooling.get("pooling_mode_mean_tokens", True):
-                self._pooling = "mean"
-            elif pooling.get("pooling_mode_cls_token"):
-                self._pooling = "cls"
-            else:
-                raise RagError(f"unsupported pooling in {folder / '1_Pooling'}: {pooling}")
-            max_len = int(_read_json(folder / "sentence_bert_config.json").get("max_seq_length")
-                          or 256)
-            self._tokenizer = _tokenizer(folder, max_len)
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            session = ort.InferenceSession(
-                str(folder / ONNX_FILE), opts, providers=["CPUExecutionProvider"]
-            )
-            self._inputs = [i.name for i in session.get_inputs()]
-            self._dim = int(stamp.get("dim") or session.get_outputs()[0].shape[-1])
-            self.folder = folder
-            self._session = session
+    def _load_session(self) -> None:
+        import onnxruntime as ort
+
+        folder = ensure_exported(self.cache_dir, self.quantize, self.base)
+        stamp = read_stamp(folder) or {}
+        pooling = _read_json(folder / "1_Pooling" / "config.json")
+        if pooling.get("pooling_mode_mean_tokens", True):
+            self._pooling = "mean"
+        elif pooling.get("pooling_mode_cls_token"):
+            self._pooling = "cls"
+        else:
+            raise RagError(f"unsupported pooling in {folder / '1_Pooling'}: {pooling}")
+        max_len = int(_read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+                      or 256)
+        self._tokenizer = _tokenizer(folder, max_len)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(
+            str(folder / ONNX_FILE), opts, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = [i.name for i in session.get_inputs()]
+        self._dim = int(stamp.get("dim") or session.get_outputs()[0].shape[-1])
+        self.folder = folder
+        self._session = session
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         self._load()

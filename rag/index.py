@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .chunk import chunk_document, chunker_settings
-from .embed import Embedder, get_embedder
+from .embed import Embedder, get_embedder, prepare_query_model
 from .errors import CorpusError, IndexMismatchError, RagError
 from .ingest import (
     CLEANER_VERSION,
@@ -228,6 +228,7 @@ def build_index(
             raise
         for stale in stale_builds(index_dir):
             shutil.rmtree(stale, ignore_errors=True)
+        prepare_query_model(embedder)  # questions then need no torch (rag.embed.query_embedder)
         stats.documents = manifest["n_documents"]  # type: ignore[assignment]
         stats.chunks = int(read_manifest(final)["n_chunks"])
         stats.generation = final.name

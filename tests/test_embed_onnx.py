@@ -172,3 +172,41 @@ def test_names() -> None:
         embed_onnx.split_name("other-model+onnx")
     with pytest.raises(ValueError, match="threads"):
         embed_onnx.OnnxEmbedder(INT8, "/nonexistent", threads=-1)
+
+
+@pytest.mark.model
+def test_an_index_built_with_the_model_is_asked_without_torch(model_index: Path) -> None:
+    """A build with all-MiniLM-L6-v2 leaves its fp32 ONNX copy in ~/.cache/rag/models
+    (``rag.embed.prepare_query_model``); a new process then embeds questions with it
+    (``query_embedder``): no torch imported, and the same answer, citations and passages as
+    with sentence-transformers."""
+    from rag.chain import QA
+    from rag.embed import SentenceTransformerEmbedder, query_embedder
+    from rag.settings import Settings
+    from rag.store import Store
+
+    assert embed_onnx.exported(embed_onnx.default_cache_dir(), False) is not None
+    question = "Why did Russia freeze the military hotline with the United States?"
+    child = f"""
+import json, sys
+import rag
+qa = rag.load({str(model_index)!r})
+a = qa.ask({question!r})
+heavy = ("torch", "sentence_transformers", "transformers")
+print(json.dumps({{"heavy": sorted(m for m in sys.modules if m.split(".")[0] in heavy),
+                  "embedder": type(qa.embedder).__name__, "name": qa.embedder.name,
+                  "text": a.text, "passages": [p.chunk_id for p in a.passages]}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["heavy"] == [] and got["embedder"] == "OnnxEmbedder"
+    assert got["name"] == "all-MiniLM-L6-v2"  # its vectors are that model's
+    settings = Settings(index_dir=model_index)
+    st = QA(Store.open(model_index), settings, embedder=get_embedder("all-MiniLM-L6-v2"))
+    assert isinstance(st.embedder, SentenceTransformerEmbedder)
+    want = st.ask(question)
+    assert got["text"] == want.text and got["passages"] == [p.chunk_id for p in want.passages]
+    assert type(query_embedder("all-MiniLM-L6-v2")).__name__ == "OnnxEmbedder"
