@@ -236,6 +236,10 @@ class Results:
     op_seconds: list[float] = field(default_factory=list)
     op_failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set when the library thread has finished one whole cycle of changes. Each client waits
+    # for it before its last ask, so every kind of change falls while asks still run (with
+    # fast answers, 8 x 20 asks could end before the first delete).
+    cycled: threading.Event = field(default_factory=threading.Event)
 
 
 def _client(url: str) -> Any:
@@ -257,6 +261,8 @@ def ask_loop(k: int, url: str, questions: list[str], asks: int, timeline: Timeli
     prev: tuple[str, str] | None = None
     start.wait()
     for i in range(asks):
+        if i == asks - 1:
+            res.cycled.wait(timeout=600)
         q = rng.choice(WORDINGS)(rng.choice(questions))
         history = [list(prev)] if prev is not None and i % 10 == 9 else None
         stream = i % 4 == 3
@@ -357,6 +363,7 @@ def library_loop(url: str, corpus: Path, timeline: Timeline, res: Results,
             docs = timeline.current
             docs.pop(name, None)
             change("delete", partial(client.predict, name, api_name="/delete"), docs)
+        res.cycled.set()
 
 
 def run_load(clients: int, asks: int, workdir: Path, pause: float = 1.0, min_ops: int = 5,
