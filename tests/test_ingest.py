@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fuzz import text_pdf
+from bench.fuzz import text_pdf, yaml_alias_bomb
 from rag.errors import CorpusError, IngestError
 from rag.ingest import clean_text, iter_corpus, load_document
 
@@ -97,17 +97,9 @@ def test_iter_corpus_skips_hidden_and_unsupported(tmp_path: Path) -> None:
         list(iter_corpus(tmp_path / "missing"))
 
 
-def _bomb(levels: int = 8) -> str:
-    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for i in range(1, levels):
-        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
-        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
-    return "\n".join(lines) + f"\ntitle: *{chr(ord('a') + levels - 1)}\n"
-
-
 def test_a_yaml_alias_bomb_in_front_matter_is_rejected_at_once(tmp_path: Path) -> None:
     f = tmp_path / "bomb.md"
-    f.write_text("---\n" + _bomb() + "---\nBody text of the article.\n", encoding="utf-8")
+    f.write_text("---\n" + yaml_alias_bomb() + "---\nBody text of the article.\n", encoding="utf-8")
     assert len(f.read_bytes()) < 1000
     # Rejected for its alias before anything expands (safe_load built a title of 43 million
     # "lol"s from this, holding the library lock for seconds).
@@ -133,7 +125,7 @@ def test_a_build_skips_the_bomb_and_indexes_the_rest(tmp_path: Path) -> None:
 
     src = tmp_path / "c"
     src.mkdir()
-    (src / "bomb.md").write_text("---\n" + _bomb() + "---\nBody.\n", encoding="utf-8")
+    (src / "bomb.md").write_text("---\n" + yaml_alias_bomb() + "---\nBody.\n", encoding="utf-8")
     (src / "good.txt").write_text("Moscow keeps a naval base in Tartus.", encoding="utf-8")
     stats = rag.build_index(src, tmp_path / "i", embedding_model="hash")
     assert stats.documents == 1
