@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,15 +100,30 @@ class _Cand:
 VECTOR_CACHE = 20_000  # sentence vectors a composer keeps
 
 
+# texts -> their vectors stored at index time (``rag.store.Store.sentence_vectors``), those it has
+StoredVectors = Callable[[Sequence[str]], dict[str, np.ndarray]]
+
+
 def sentence_vectors(
-    embedder: Embedder, cache: OrderedDict[str, np.ndarray], texts: list[str]
+    embedder: Embedder, cache: OrderedDict[str, np.ndarray], texts: list[str],
+    stored: StoredVectors | None = None,
 ) -> np.ndarray:
-    """Vectors of ``texts`` through ``cache`` (bounded to ``VECTOR_CACHE``, shared by
-    concurrent questions): the result is assembled from a local dict, so another thread's
-    eviction cannot bite."""
-    found: dict[str, np.ndarray] = {}
+    """Vectors of ``texts``: those the index stored (``stored``), else through ``cache``
+    (bounded to ``VECTOR_CACHE``, shared by concurrent questions), else embedded now. The
+    result is assembled from a local dict, so another thread's eviction cannot bite.
+
+    >>> from rag.embed import get_embedder
+    >>> e, cache = get_embedder("hash"), OrderedDict()
+    >>> kept = {"Stored.": np.ones(e.dim, dtype=np.float32)}
+    >>> v = sentence_vectors(e, cache, ["Stored.", "Not stored."], lambda ts: kept)
+    >>> v.shape, float(v[0].sum()) == e.dim, list(cache)  # only the other one was embedded
+    ((2, 256), True, ['Not stored.'])
+    """
+    found: dict[str, np.ndarray] = dict(stored(list(dict.fromkeys(texts)))) if stored else {}
     todo: list[str] = []
     for t in dict.fromkeys(texts):
+        if t in found:
+            continue
         v = cache.get(t)
         if v is None:
             todo.append(t)
@@ -251,10 +266,12 @@ class ExtractiveComposer:
         passages: Sequence[Passage],
         query_vector: np.ndarray | None = None,
         context: Sequence[Passage] = (),
+        stored: StoredVectors | None = None,
     ) -> Composition:
         """Compose from ``passages``; from each ``context`` passage (the chunk before a
         retrieved one) only its last sentence is a candidate. ``Selected.passage`` indexes
-        ``[*passages, *context]``."""
+        ``[*passages, *context]``. ``stored`` gives the sentence vectors the index holds:
+        then no sentence is embedded at question time."""
         cands = self._candidates(passages)
         seen = {(c.doc_id, c.start) for c in cands}
         cands += self._context_candidates(context, len(passages), seen)
@@ -263,7 +280,7 @@ class ExtractiveComposer:
         qtype = question_type(question)
         names = key_names(question)
         missing = _missing_names(names, passages)
-        self._score(question, cands, query_vector, qtype)
+        self._score(question, cands, query_vector, qtype, stored)
         best = max(c.score for c in cands)
         if missing:
             return Composition(abstained=True, reason=f"{', '.join(missing)} not in the passages")
@@ -314,12 +331,13 @@ class ExtractiveComposer:
                 out.append(_Cand(p.text[s - p.start : e - p.start], p.doc_id, s, e, offset + i, s))
         return out
 
-    def _vectors(self, texts: list[str]) -> np.ndarray:
+    def _vectors(self, texts: list[str], stored: StoredVectors | None = None) -> np.ndarray:
         assert self.embedder is not None
-        return sentence_vectors(self.embedder, self._cache, texts)
+        return sentence_vectors(self.embedder, self._cache, texts, stored)
 
     def _score(
-        self, question: str, cands: list[_Cand], qv: np.ndarray | None, qtype: str
+        self, question: str, cands: list[_Cand], qv: np.ndarray | None, qtype: str,
+        stored: StoredVectors | None = None,
     ) -> None:
         q_stems = set(content_stems(question))
         df: dict[str, int] = {}
@@ -339,7 +357,7 @@ class ExtractiveComposer:
             # ``embed_budget`` most promising by word overlap and passage rank.
             pre = sorted(range(n), key=lambda i: -(lexes[i] + 0.3 / (1 + cands[i].passage)))
             keep = pre[: self.embed_budget]
-            sims[keep] = self._vectors([cands[i].text for i in keep]) @ qv
+            sims[keep] = self._vectors([cands[i].text for i in keep], stored) @ qv
         why = qtype in ("why", "how")
         # For why/how, word overlap with the question mostly marks a restatement of it.
         w_sim, w_lex = (0.8, 0.2) if why else (0.6, 0.4)

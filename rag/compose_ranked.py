@@ -49,7 +49,14 @@ from typing import Any
 
 import numpy as np
 
-from .compose import Composition, Selected, _has_date, _has_number, sentence_vectors
+from .compose import (
+    Composition,
+    Selected,
+    StoredVectors,
+    _has_date,
+    _has_number,
+    sentence_vectors,
+)
 from .embed_base import Embedder
 from .lexical import negated
 from .question import is_multi_document, premise, question_type
@@ -171,9 +178,11 @@ class RankedComposer:
         passages: Sequence[Passage],
         query_vector: Any = None,
         context: Sequence[Passage] = (),
+        stored: StoredVectors | None = None,
     ) -> Composition:
         """Compose from ``passages``; ``context`` passages (the sentence before a retrieved
-        passage) are candidates too. ``Selected.passage`` indexes ``[*passages, *context]``."""
+        passage) are candidates too. ``Selected.passage`` indexes ``[*passages, *context]``.
+        ``stored`` gives the sentence vectors the index holds (see ``rag.compose``)."""
         cands = _candidates([*passages, *context])
         if not cands:
             return Composition(abstained=True, reason="no passages")
@@ -185,7 +194,7 @@ class RankedComposer:
         pool = self._shortlist(question, pool)
         z = self.ranker.logits(question, [candidate_text(c.text, c.previous.text if c.previous
                                                          else "") for c in pool])
-        for c, v, cos in zip(pool, z, self._cosines(pool, query_vector), strict=True):
+        for c, v, cos in zip(pool, z, self._cosines(pool, query_vector, stored), strict=True):
             c.logit = float(v) + cos
         ranked = sorted(pool, key=lambda c: -c.logit)
         best = ranked[0]
@@ -234,14 +243,16 @@ class RankedComposer:
                 and c.start < at + support.span[1]]
         return (near or ranked)[0], f"no passage supports the premise {claim!r}"
 
-    def _cosines(self, pool: list[_Cand], query_vector: Any) -> list[float]:
+    def _cosines(
+        self, pool: list[_Cand], query_vector: Any, stored: StoredVectors | None = None
+    ) -> list[float]:
         """Each candidate's weighted similarity to the question (see ``rag.ranker``): from the
         embedder the decision was fitted with, else its calibration mean for all."""
         ranker = self.ranker
         weight = ranker.cosine_weight(getattr(self.embedder, "name", None))
         if weight is None or query_vector is None or self.embedder is None:
             return [ranker.neutral_cosine()] * len(pool)
-        sims = sentence_vectors(self.embedder, self._cache, [c.text for c in pool]) @ \
+        sims = sentence_vectors(self.embedder, self._cache, [c.text for c in pool], stored) @ \
             np.asarray(query_vector)
         return [weight * float(s) for s in sims]
 

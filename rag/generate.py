@@ -54,7 +54,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from . import prompts
 from .answer import AnswerBuilder, Claim
-from .compose import Composition, ExtractiveComposer
+from .compose import Composition, ExtractiveComposer, StoredVectors
 from .draft import stream_answer
 from .embed_base import Embedder
 from .errors import GeneratorError, MissingDependencyError, RagError
@@ -123,6 +123,7 @@ class Composer(Protocol):
         passages: Sequence[Passage],
         query_vector: np.ndarray | None = None,
         context: Sequence[Passage] = (),
+        stored: StoredVectors | None = None,
     ) -> Composition: ...
 
 
@@ -215,7 +216,7 @@ class ExtractiveGenerator(Generator):
         t0 = time.perf_counter()
         composer = self.composer_for(retrieval.embedder, max_sentences, checker)
         comp = composer.run(question, retrieval.passages, retrieval.query_vector,
-                            retrieval.context)
+                            retrieval.context, stored=retrieval.sentence_vectors)
         compose = time.perf_counter() - t0
         pool = [*retrieval.passages, *retrieval.context]  # Selected.passage indexes this
         k = top_k or len(retrieval.passages)

@@ -2,9 +2,11 @@
 
 ``build_index`` compares every file's hash with the live generation and then adds new
 documents, replaces changed ones (their old chunks go, no stale or duplicate chunk stays) and
-removes deleted ones. Only chunk texts never embedded before are embedded: vectors are cached
-by text hash, and even a killed build's vectors are harvested by the next one. Nothing is
-written when nothing changed. The new generation goes live atomically (see ``rag.store``).
+removes deleted ones. Chunks are embedded for retrieval, and every sentence of a chunk too, so
+that the composer compares sentences with a question without embedding any at question time.
+Only texts never embedded before are embedded: vectors are cached by text hash, and even a
+killed build's vectors are harvested by the next one. Nothing is written when nothing changed.
+The new generation goes live atomically (see ``rag.store``).
 
 A file that cannot be read or is not a document is skipped, one line in ``BuildStats.skipped``
 saying why and what to do (logged at INFO; the CLI prints them): its previous version, if
@@ -47,10 +49,12 @@ from .ingest import (
 )
 from .settings import DEFAULT_MODEL
 from .store import (
+    SENTENCE_VECTORS,
     Writer,
     current_generation,
     document_hashes,
     read_manifest,
+    sentence_texts,
     stale_builds,
     text_hash,
 )
@@ -72,6 +76,9 @@ class BuildStats:
     chunks: int = 0
     embedded: int = 0  # chunk texts embedded by this build
     reused: int = 0  # chunk texts whose vectors were already cached
+    sentences_embedded: int = 0  # sentence texts embedded by this build
+    sentences_reused: int = 0  # sentence texts whose vectors were already stored
+    texts_embedded: int = 0  # distinct texts embedded (a one-sentence chunk counts once)
     # (file, reason) for every file passed over, by name: one line each, what and how to fix
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -85,7 +92,8 @@ class BuildStats:
         return (
             f"{self.documents} documents, {self.chunks} chunks: {self.added} added, "
             f"{self.replaced} replaced, {self.removed} removed, {self.unchanged} unchanged; "
-            f"{self.embedded} chunks embedded, {self.reused} reused"
+            f"{self.embedded} chunks embedded, {self.reused} reused; "
+            f"{self.sentences_embedded} sentences embedded, {self.sentences_reused} reused"
             + (f"; {len(self.skipped)} files skipped" if self.skipped else "")
             + f" ({self.seconds:.1f} s)"
         )
@@ -221,7 +229,11 @@ def build_index(
                 "cleaner_version": CLEANER_VERSION,
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "n_documents": writer.document_count(),
+                "sentence_vectors": SENTENCE_VECTORS,
             }
+            missing = writer.missing_sentence_vectors()
+            if missing:
+                raise RuntimeError(f"{missing} sentences have no vector")
             final = writer.commit(manifest, embedder.dim)
         except Exception:
             writer.conn.close()  # keep the folder: the next build harvests its embeddings
@@ -258,6 +270,7 @@ def _base_generation(
     same = (
         manifest.get("chunker") == chunker
         and manifest.get("cleaner_version") == CLEANER_VERSION
+        and manifest.get("sentence_vectors") == SENTENCE_VECTORS  # else: add them
         and not rebuild
     )
     return gen, same  # other chunker: re-chunk everything, but reuse cached vectors
@@ -271,14 +284,21 @@ def _embed_missing(
     progress: ProgressFn | None,
     stats: BuildStats,
 ) -> None:
-    texts: dict[str, str] = {}
-    for _, chunks in parsed:
+    """Embed the chunk and sentence texts of ``parsed`` that have no vector yet, each text
+    once (a one-sentence chunk's vector serves both), and store them as they come."""
+    chunk_texts: dict[str, str] = {}
+    sent_texts: dict[str, str] = {}
+    for doc, chunks in parsed:
         for c in chunks:
-            texts.setdefault(text_hash(c.text), c.text)
-    cached = writer.cached_hashes(texts)
+            chunk_texts.setdefault(text_hash(c.text), c.text)
+        sent_texts.update(sentence_texts(doc.text, chunks))
+    need_chunk = set(chunk_texts) - writer.cached_hashes(chunk_texts)
+    need_sent = set(sent_texts) - writer.cached_hashes(sent_texts, "sentence_vectors")
+    texts = {**sent_texts, **chunk_texts}
     # Similar lengths batched together: less padding, as sentence-transformers does itself.
-    missing = sorted(((h, t) for h, t in texts.items() if h not in cached), key=lambda x: len(x[1]))
-    stats.reused = len(texts) - len(missing)
+    missing = sorted(need_chunk | need_sent, key=lambda h: (len(texts[h]), h))
+    stats.reused = len(chunk_texts) - len(need_chunk)
+    stats.sentences_reused = len(sent_texts) - len(need_sent)
     done = 0
     step = batch_size  # commit every batch (~2 s of work): a killed build loses one at most
     for i in range(0, len(missing), step):
@@ -290,6 +310,11 @@ def _embed_missing(
             if progress:
                 progress("embed", done, len(missing))
 
-        vecs = embedder.embed([t for _, t in part], batch_size=batch_size, progress=tick)
-        writer.put_embeddings([h for h, _ in part], vecs)
-    stats.embedded = len(missing)
+        vecs = embedder.embed([texts[h] for h in part], batch_size=batch_size, progress=tick)
+        for table, need in (("embeddings", need_chunk), ("sentence_vectors", need_sent)):
+            rows = [j for j, h in enumerate(part) if h in need]
+            if rows:
+                writer.put_embeddings([part[j] for j in rows], vecs[rows], table)
+    stats.embedded = len(need_chunk)
+    stats.sentences_embedded = len(need_sent)
+    stats.texts_embedded = len(missing)

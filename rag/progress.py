@@ -1,7 +1,8 @@
 """Progress bars on the terminal (stderr) for an index build, shared by the CLI and the app.
 
 A stage's bar appears on its first report: the embedding bar at 0 once the model has loaded
-(``Embedder.embed`` reports 0 first), then it moves after every batch of chunks embedded.
+(``Embedder.embed`` reports 0 first), then it moves after every batch of texts embedded (chunks
+and their sentences).
 
 >>> progress, close = tqdm_progress()
 >>> close()
@@ -21,7 +22,8 @@ def tqdm_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]
     from tqdm import tqdm
 
     bars: dict[str, Any] = {}
-    labels = {"scan": "hashing files", "read": "reading", "embed": "embedding chunks"}
+    labels = {"scan": "hashing files", "read": "reading",
+              "embed": "embedding chunks and sentences"}
 
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)

@@ -117,6 +117,7 @@ class HybridRetriever:
             embedder=self.embedder,
             context=self.context(passages) if context else [],
             timings={"retrieve": time.perf_counter() - t0},
+            sentence_vectors=self.store.sentence_vectors,
         )
 
     def context(self, passages: Sequence[Passage]) -> list[Passage]:

@@ -7,7 +7,8 @@ Layout of an index directory::
       CURRENT              name of the live generation, replaced atomically (os.replace)
       gen-000007/          the live generation
         manifest.json      format version, embedding model, dimension, chunker settings, counts
-        store.sqlite       documents, chunks, chunks_fts (BM25), embeddings (cache by text hash)
+        store.sqlite       documents, chunks, chunks_fts (BM25), embeddings (chunk vectors,
+                           cache by text hash), sentences and sentence_vectors (float16)
         vectors.faiss      FAISS inner-product index over chunk vectors, ids = chunks.rowid
       gen-000006/          the previous generation (kept for readers still using it)
 
@@ -60,13 +61,43 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS embeddings (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sentences (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE, text_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id);
+CREATE INDEX IF NOT EXISTS sentences_hash ON sentences(text_hash);
+CREATE TABLE IF NOT EXISTS sentence_vectors (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
 """
+
+# Every sentence of every chunk has a vector, made at index time (float16: half the disk, and
+# cosines within ~1e-3 of float32), so that a question embeds nothing but itself. Recorded in
+# the manifest: an index without them is re-chunked by the next build (chunk vectors reused).
+SENTENCE_VECTORS = 1
 
 
 def text_hash(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+_VECTOR_TABLES = {"embeddings": np.float32, "sentence_vectors": np.float16}
+
+
+def sentence_texts(text: str, chunks: Sequence[Chunk]) -> dict[str, str]:
+    """hash -> text of the distinct sentences of ``chunks`` (of the document ``text``): the
+    texts the composer compares with a question (``Passage.sentences``).
+
+    >>> c = Chunk("c", "d", 0, 9, "One. Two.", sentences=((0, 4), (5, 9)))
+    >>> sorted(sentence_texts("One. Two.", [c, c]).values())
+    ['One.', 'Two.']
+    """
+    out: dict[str, str] = {}
+    for c in chunks:
+        for s, e in c.sentences:
+            t = text[s:e]
+            out.setdefault(text_hash(t), t)
+    return out
 
 
 def rebuild_hint(index_dir: Path) -> str:
@@ -239,6 +270,22 @@ class Store:
     def chunk_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
+    def sentence_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors (float32) of those ``texts`` that are sentences of the index; an
+        index built before sentence vectors existed gives none.
+
+        One query by primary key, whatever the index's size: ~0.1 ms a sentence."""
+        if self.manifest.get("sentence_vectors") != SENTENCE_VECTORS or not texts:
+            return {}
+        by_hash = {text_hash(t): t for t in texts}
+        marks = ",".join("?" * len(by_hash))
+        rows = self.conn.execute(
+            f"SELECT text_hash, vector FROM sentence_vectors WHERE text_hash IN ({marks})",
+            list(by_hash),
+        ).fetchall()
+        return {by_hash[h]: np.frombuffer(v, dtype=np.float16).astype(np.float32)
+                for h, v in rows}
+
 
 class Writer:
     """Writes the next generation into a temporary folder; ``commit`` makes it live."""
@@ -270,26 +317,32 @@ class Writer:
         return int(self.conn.execute("SELECT count(*) FROM documents").fetchone()[0])
 
     # -- embeddings cache --------------------------------------------------------------
-    def cached_hashes(self, hashes: Iterable[str]) -> set[str]:
+    def cached_hashes(self, hashes: Iterable[str], table: str = "embeddings") -> set[str]:
+        """Which of ``hashes`` have a vector in ``table`` (``embeddings``: chunks;
+        ``sentence_vectors``: sentences)."""
+        if table not in _VECTOR_TABLES:
+            raise ValueError(f"table must be one of {sorted(_VECTOR_TABLES)}, got {table!r}")
         have: set[str] = set()
         hs = list(set(hashes))
         for i in range(0, len(hs), 500):
             part = hs[i : i + 500]
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
-                f"SELECT text_hash FROM embeddings WHERE text_hash IN ({marks})", part
+                f"SELECT text_hash FROM {table} WHERE text_hash IN ({marks})", part
             )
             have.update(r[0] for r in rows)
         return have
 
-    def put_embeddings(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        """Store vectors and commit, so a killed build keeps what it embedded (see harvest)."""
+    def put_embeddings(
+        self, hashes: Sequence[str], vectors: np.ndarray, table: str = "embeddings"
+    ) -> None:
+        """Store vectors in ``table`` and commit, so a killed build keeps what it embedded
+        (see harvest)."""
+        dtype = _VECTOR_TABLES[table]
         self.conn.executemany(
-            "INSERT OR REPLACE INTO embeddings(text_hash, vector) VALUES (?, ?)",
-            [
-                (h, np.asarray(v, dtype=np.float32).tobytes())
-                for h, v in zip(hashes, vectors, strict=True)
-            ],
+            f"INSERT OR REPLACE INTO {table}(text_hash, vector) VALUES (?, ?)",
+            [(h, np.asarray(v, dtype=dtype).tobytes())
+             for h, v in zip(hashes, vectors, strict=True)],
         )
         self.conn.commit()
 
@@ -309,6 +362,12 @@ class Writer:
             self.conn.execute(
                 "INSERT OR IGNORE INTO embeddings SELECT text_hash, vector FROM old.embeddings"
             )
+            has_sentences = self.conn.execute(
+                "SELECT 1 FROM old.sqlite_master WHERE name = 'sentence_vectors'"
+            ).fetchone()
+            if has_sentences:
+                self.conn.execute("INSERT OR IGNORE INTO sentence_vectors "
+                                  "SELECT text_hash, vector FROM old.sentence_vectors")
             self.conn.commit()
             return self.conn.total_changes - before
         except sqlite3.Error as exc:
@@ -323,6 +382,7 @@ class Writer:
         rows = self.conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
         self.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(r[0],) for r in rows])
         self.conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        self.conn.execute("DELETE FROM sentences WHERE doc_id = ?", (doc_id,))
         self.conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
     def add_document(self, doc: Document, chunks: Sequence[Chunk]) -> None:
@@ -344,12 +404,27 @@ class Writer:
                 "INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
                 (cur.lastrowid, f"{doc.title}\n{c.text}"),
             )
+        self.conn.executemany(
+            "INSERT INTO sentences(doc_id, text_hash) VALUES (?, ?)",
+            [(doc.doc_id, h) for h in sentence_texts(doc.text, chunks)],
+        )
 
     def prune_embeddings(self) -> int:
+        """Drop vectors no chunk or sentence of the new generation uses; returns how many."""
         cur = self.conn.execute(
             "DELETE FROM embeddings WHERE text_hash NOT IN (SELECT text_hash FROM chunks)"
         )
-        return cur.rowcount
+        n = cur.rowcount
+        cur = self.conn.execute("DELETE FROM sentence_vectors WHERE text_hash NOT IN "
+                                "(SELECT text_hash FROM sentences)")
+        return n + cur.rowcount
+
+    def missing_sentence_vectors(self) -> int:
+        """Sentences of the new generation without a vector (0 after a complete build)."""
+        return int(self.conn.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT text_hash FROM sentences) s "
+            "WHERE s.text_hash NOT IN (SELECT text_hash FROM sentence_vectors)"
+        ).fetchone()[0])
 
     # -- finish ------------------------------------------------------------------------
     def commit(self, manifest: dict[str, Any], dimension: int) -> Path:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: importing rag.types stays free of numpy and models
+    from collections.abc import Callable, Sequence
+
     import numpy as np
 
     from .embed_base import Embedder
@@ -90,6 +92,9 @@ class Retrieval:
     embedder: Embedder | None = field(default=None, compare=False, repr=False)
     context: list[Passage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    # texts -> vectors the index stored for them (its sentences; ``Store.sentence_vectors``)
+    sentence_vectors: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = field(
+        default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -318,8 +318,8 @@ def test_embedding_progress_counts_every_batch(corpus: Path, tmp_path: Path) -> 
     stats = rag.build_index(corpus, tmp_path / "index", embedding_model="hash", batch_size=4,
                             progress=lambda stage, done, total: calls.append((stage, done, total)))
     embed = [(done, total) for stage, done, total in calls if stage == "embed"]
-    n = stats.embedded
-    assert n > 8  # at least three batches of 4
+    n = stats.texts_embedded
+    assert n > 8 and n >= stats.embedded  # at least three batches of 4
     assert embed[0] == (0, n) and embed[-1] == (n, n)
     counts = [done for done, _ in embed]
     assert counts == sorted(counts)
@@ -330,9 +330,14 @@ def test_index_progress_bar_moves_per_batch(corpus: Path, tmp_path: Path) -> Non
     out = run("index", str(corpus), "--index", str(tmp_path / "index"), "--batch-size", "4",
               env={"RAG_EMBEDDING_MODEL": "hash"})
     assert out.returncode == 0, out.stderr
-    n = int(out.stdout.split(" chunks embedded")[0].rsplit(" ", 1)[1])
     bars = out.stderr.replace("\r", "\n")
-    shown = [int(k) for k in re.findall(rf"embedding chunks:.*?\| *(\d+)/{n} ", bars)]
+    totals = set(re.findall(r"embedding chunks and sentences:.*?\| *\d+/(\d+) ", bars))
+    assert len(totals) == 1, out.stderr
+    n = int(totals.pop())
+    chunks = int(out.stdout.split(" chunks embedded")[0].rsplit(" ", 1)[1])
+    assert n > chunks > 0  # every sentence of the chunks too
+    shown = [int(k) for k in re.findall(rf"embedding chunks and sentences:.*?\| *(\d+)/{n} ",
+                                        bars)]
     assert shown[0] == 0 and shown[-1] == n
     assert {4, 8} <= set(shown), out.stderr  # batches in between, not 0 then 100 %
 
@@ -348,7 +353,7 @@ def test_model_loading_is_announced(corpus: Path, tmp_path: Path) -> None:
     loading = err.find("rag: loading the embedding model all-MiniLM-L6-v2 (~10 s")
     loaded = re.findall(r"rag: the embedding model all-MiniLM-L6-v2 loaded in (\d+\.\d) s", err)
     assert loading >= 0 and len(loaded) == 1, err
-    assert loading < err.find("embedding chunks:   0%"), err
+    assert loading < err.find("embedding chunks and sentences:   0%"), err
     out = run("index", str(corpus), "--index", index)
     assert out.returncode == 0 and "loading" not in out.stderr, out.stderr
     out = run("ask", "Why won't Russia drop Assad?", "--index", index)

@@ -74,8 +74,11 @@ def test_edit_add_delete(corpus: Path, tmp_path: Path) -> None:
     emb = CountingEmbedder()
     stats = rag.build_index(corpus, index, embedder=emb)
     assert (stats.added, stats.replaced, stats.removed, stats.unchanged) == (1, 1, 1, 0)
-    # only the chunks whose text changed were embedded (one or two around the edit + the new doc)
-    assert 1 <= emb.calls <= 3 and stats.reused > 0
+    # only the chunks whose text changed were embedded (one or two around the edit + the new
+    # doc), and the sentences never seen (the edited one, the new doc's three)
+    assert 1 <= stats.embedded <= 3 and stats.reused > 0
+    assert stats.sentences_embedded == 4 and stats.sentences_reused > 20
+    assert emb.calls == stats.texts_embedded <= stats.embedded + stats.sentences_embedded
     texts = chunk_texts(index)
     assert not any("59 Tomahawk" in t for t in texts), "stale chunk of the edited file"
     assert sum("sixty Tomahawk" in t for t in texts) >= 1
@@ -227,7 +230,14 @@ def test_killed_build_leaves_previous_index_intact(corpus: Path, tmp_path: Path)
     emb = CountingEmbedder()
     stats = rag.build_index(corpus, index, embedder=emb)
     assert stats.added == 30
-    assert emb.calls < 30
+    only_new = tmp_path / "only-new"
+    only_new.mkdir()
+    for f in corpus.glob("new-*.txt"):
+        shutil.copy(f, only_new / f.name)
+    full = CountingEmbedder()  # what the 30 new files need, from nothing
+    rag.build_index(only_new, tmp_path / "other", embedder=full)
+    # at least the two batches (of one text) the killed build had finished were harvested
+    assert emb.calls == stats.texts_embedded <= full.calls - 2
     assert not stale_builds(index)
 
 

@@ -1,0 +1,139 @@
+"""Sentence vectors made at index time: every sentence of every chunk has one, a question
+embeds nothing but itself, and builds keep the incremental rules (real SQLite and FAISS, the
+hash embedder; the real model in the marked test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rag
+from rag.embed import HashEmbedder
+from rag.settings import Settings
+from rag.store import Store, current_generation, text_hash
+
+
+class Counting(HashEmbedder):
+    """The hash embedder, remembering every text it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed_batch(self, texts):  # type: ignore[no-untyped-def]
+        self.texts += list(texts)
+        return super().embed_batch(texts)
+
+
+def sentences_of(store: Store) -> set[str]:
+    rows = store.conn.execute(
+        "SELECT d.text, c.sentences FROM chunks c JOIN documents d USING(doc_id)"
+    ).fetchall()
+    return {text[s:e] for text, sj in rows for s, e in json.loads(sj)}
+
+
+def test_every_sentence_has_its_vector(corpus: Path, tmp_path: Path) -> None:
+    stats = rag.build_index(corpus, tmp_path / "index", embedding_model="hash")
+    store = Store.open(tmp_path / "index")
+    sents = sentences_of(store)
+    assert stats.sentences_embedded == len(sents) > 2 * stats.chunks
+    got = store.sentence_vectors(sorted(sents))
+    assert set(got) == sents
+    fresh = HashEmbedder().embed(sorted(sents))
+    stored = np.stack([got[t] for t in sorted(sents)])
+    assert stored.dtype == np.float32 and np.abs(stored - fresh).max() < 2e-3  # float16
+    assert store.sentence_vectors(["Not a sentence of the index."]) == {}
+
+
+def test_a_question_embeds_only_itself(corpus: Path, tmp_path: Path) -> None:
+    rag.build_index(corpus, tmp_path / "index", embedding_model="hash")
+    emb = Counting()
+    qa = rag.QA(Store.open(tmp_path / "index"),
+                Settings(index_dir=tmp_path / "index", embedding_model="hash"), embedder=emb)
+    for q in ["Why won't Russia drop Assad?", "What did Kosachev say about the hotline?"]:
+        before = len(emb.texts)
+        ans = qa.ask(q)
+        assert ans.citations, ans.text
+        assert emb.texts[before:] == [q]  # the question, and no sentence
+
+
+def test_answers_are_the_same_with_stored_and_fresh_vectors(corpus: Path, tmp_path: Path) -> None:
+    """Stored float16 vectors pick the same sentences as embedding them at question time
+    (what an index built before sentence vectors existed does)."""
+    rag.build_index(corpus, tmp_path / "index", embedding_model="hash")
+    settings = Settings(index_dir=tmp_path / "index", embedding_model="hash")
+    stored = rag.QA(Store.open(tmp_path / "index"), settings)
+    old = Store.open(tmp_path / "index")
+    old.manifest = {k: v for k, v in old.manifest.items() if k != "sentence_vectors"}
+    emb = Counting()
+    fresh = rag.QA(old, settings, embedder=emb)
+    questions = ["Why won't Russia drop Assad?", "Where does Russia keep its naval base?",
+                 "What did Trump call Assad?", "How many Tomahawk missiles were fired?"]
+    for q in questions:
+        a, b = stored.ask(q), fresh.ask(q)
+        assert (a.text, a.citations) == (b.text, b.citations)
+    assert len(emb.texts) > 4 * len(questions)  # the old way embedded sentences
+
+
+def test_an_index_without_sentence_vectors_gets_them_reusing_chunk_vectors(
+    corpus: Path, tmp_path: Path
+) -> None:
+    index = tmp_path / "index"
+    rag.build_index(corpus, index, embedding_model="hash")
+    gen = current_generation(index)
+    assert gen is not None
+    manifest = json.loads((gen / "manifest.json").read_text())
+    del manifest["sentence_vectors"]  # as written before sentence vectors existed
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    emb = Counting()
+    stats = rag.build_index(corpus, index, embedder=emb)
+    assert stats.embedded == 0 and stats.reused == stats.chunks  # no chunk embedded again
+    assert stats.sentences_reused > 0  # (their vectors were in the old database)
+    assert Store.open(index).manifest["sentence_vectors"] == 1
+
+
+def test_an_edit_embeds_only_new_sentences_and_a_delete_drops_them(
+    corpus: Path, tmp_path: Path
+) -> None:
+    index = tmp_path / "index"
+    rag.build_index(corpus, index, embedding_model="hash")
+    ap = corpus / "russia-assad-ap.md"
+    ap.write_text(ap.read_text().replace("59 Tomahawk", "sixty Tomahawk"))
+    emb = Counting()
+    stats = rag.build_index(corpus, index, embedder=emb)
+    new = [t for t in emb.texts if "sixty Tomahawk" in t]
+    assert stats.sentences_embedded == 1 and len(new) == 1 + stats.embedded
+    assert all("sixty Tomahawk" in t for t in emb.texts)  # nothing unchanged re-embedded
+    store = Store.open(index)
+    n_vectors = store.conn.execute("SELECT count(*) FROM sentence_vectors").fetchone()[0]
+    assert n_vectors == len(sentences_of(store))  # the old sentence's vector was pruned
+    (corpus / "russia-syria-stance-fpb.md").unlink()
+    rag.build_index(corpus, index, embedding_model="hash")
+    store = Store.open(index)
+    sents = sentences_of(store)
+    hashes = {r[0] for r in store.conn.execute("SELECT text_hash FROM sentence_vectors")}
+    assert hashes == {text_hash(t) for t in sents}
+
+
+@pytest.mark.model
+def test_stored_vectors_match_the_query_model(tmp_path: Path) -> None:
+    """With the real model: a sentence's stored vector (built with sentence-transformers,
+    kept as float16) and the same sentence embedded by the question-time ONNX embedder agree."""
+    from conftest import ROOT
+
+    from rag.embed import query_embedder
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    src = ROOT / "corpus" / "russia-assad-ap.md"
+    (corpus / src.name).write_text(src.read_text())
+    rag.build_index(corpus, tmp_path / "index")
+    store = Store.open(tmp_path / "index")
+    sents = sorted(sentences_of(store))[:20]
+    got = store.sentence_vectors(sents)
+    fresh = query_embedder("all-MiniLM-L6-v2").embed(sents)
+    cos = [float(got[t] @ v) for t, v in zip(sents, fresh, strict=True)]
+    assert min(cos) > 0.999, cos
