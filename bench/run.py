@@ -99,6 +99,21 @@ def chunk_texts(index_dir: Path) -> list[str]:
         store.close()
 
 
+def sentence_texts(index_dir: Path) -> list[str]:
+    """The distinct sentences of all chunks of the live generation (what the build embedded
+    besides the chunks: ``rag.store.sentence_texts``)."""
+    from rag.store import Store
+
+    store = Store.open(index_dir)
+    try:
+        rows = store.conn.execute(
+            "SELECT d.text, c.sentences FROM chunks c JOIN documents d USING(doc_id) ORDER BY c.id"
+        ).fetchall()
+        return list(dict.fromkeys(t[s:e] for t, sj in rows for s, e in json.loads(sj)))
+    finally:
+        store.close()
+
+
 def get_embedder(model: str) -> Any:
     from rag.embed import get_embedder as ge
 
@@ -132,7 +147,8 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 # -- phases (each run in its own process by ``run_phase``) ------------------------------
 def phase_build(p: dict[str, Any]) -> dict[str, Any]:
-    """Full build from an empty index, then raw encode on a sample of the same chunk texts."""
+    """Full build from an empty index, then raw encode on samples of the same texts: the
+    chunks, and the mix the build embedded (chunks and their sentences, in proportion)."""
     import rag
 
     index = Path(p["index"])
@@ -141,21 +157,34 @@ def phase_build(p: dict[str, Any]) -> dict[str, Any]:
     stats, secs = timed(lambda: rag.build_index(
         p["corpus"], index, embedding_model=p["model"], batch_size=p["batch_size"]))
     rss_build = maxrss_mb()
-    texts = chunk_texts(index)
-    sample = pick(texts, p["raw_sample"])
+    chunks = chunk_texts(index)
+    sents = sentence_texts(index)
+    everything = list(dict.fromkeys([*chunks, *sents]))
+    sample = pick(chunks, p["raw_sample"])
+    mixed = pick(everything, p["raw_sample"])
     raw_encode(emb, sample[:8], p["batch_size"])  # warm
     _, raw_s = timed(lambda: raw_encode(emb, sample, p["batch_size"]))
     _, pipe_s = timed(lambda: pipeline_encode(emb, sample, p["batch_size"]))
+    _, mixed_s = timed(lambda: raw_encode(emb, mixed, p["batch_size"]))
     gen = Path(stats.generation and index / stats.generation)
     n = max(stats.chunks, 1)
     sizes = {f.name: f.stat().st_size for f in gen.iterdir() if f.is_file()}
+    raw_texts_per_s = len(mixed) / mixed_s
+    chunk_only_s = stats.embedded / (len(sample) / raw_s)  # raw encode of the chunks alone
     return {
         "documents": stats.documents, "chunks": stats.chunks, "embedded": stats.embedded,
-        "seconds": secs, "chunks_per_s": stats.embedded / secs,
+        "sentences_embedded": stats.sentences_embedded, "texts_embedded": stats.texts_embedded,
+        "chars_chunks": sum(map(len, chunks)), "chars_sentences": sum(map(len, sents)),
+        "seconds": secs, "chunks_per_s": stats.chunks / secs,
+        "texts_per_s": stats.texts_embedded / secs,
         "raw_sample": len(sample), "raw_seconds": raw_s, "raw_chunks_per_s": len(sample) / raw_s,
+        "raw_texts_per_s_same_mix": raw_texts_per_s,
         "pipeline_sample_chunks_per_s": len(sample) / pipe_s,
-        "ratio_pipeline_vs_raw": (stats.embedded / secs) / (len(sample) / raw_s),
+        # the done-when: end to end against the model alone on the same texts
+        "ratio_pipeline_vs_raw": (stats.texts_embedded / secs) / raw_texts_per_s,
         "ratio_pipeline_embed_vs_raw_same_sample": raw_s / pipe_s,
+        # what embedding every sentence costs: build time over raw encode of the chunks alone
+        "ratio_build_vs_chunk_only_raw": secs / chunk_only_s,
         "peak_rss_mb": rss_build, "index_bytes": sum(sizes.values()), "files_bytes": sizes,
         "bytes_per_chunk": sum(sizes.values()) / n, "batch_size": p["batch_size"],
     }
@@ -188,6 +217,7 @@ def phase_incremental(p: dict[str, Any]) -> dict[str, Any]:
         "nochange_changed": same.changed,
         "edited_documents": len(edited), "edit_replaced": upd.replaced,
         "edit_embedded": upd.embedded, "edit_reused": upd.reused, "edit_seconds": upd_s,
+        "edit_sentences_embedded": upd.sentences_embedded,
         "peak_rss_mb": maxrss_mb(),
     }
 
@@ -274,10 +304,11 @@ def ask_latency(qa: Any, questions: Sequence[str]) -> dict[str, Any]:
     comp_texts: list[int] = []
     orig = ExtractiveComposer._vectors
 
-    def _vectors(self: Any, texts: list[str]) -> np.ndarray:
+    def _vectors(self: Any, texts: list[str], stored: Any = None) -> np.ndarray:
         t = time.perf_counter()
-        todo = len([x for x in dict.fromkeys(texts) if x not in self._cache])
-        r = orig(self, texts)
+        have = stored(texts) if stored is not None else {}
+        todo = len([x for x in dict.fromkeys(texts) if x not in self._cache and x not in have])
+        r = orig(self, texts, stored)
         comp_embed[-1] += time.perf_counter() - t
         comp_texts[-1] += todo
         return r
@@ -508,8 +539,9 @@ def check_targets(res: dict[str, Any]) -> dict[str, Any]:
         "pipeline_vs_raw>=0.9": res["build"]["ratio_pipeline_vs_raw"] >= 0.9,
         "nochange_rebuild<5s": res["incremental"]["nochange_seconds"] < 5,
         "nochange_embeds_0": res["incremental"]["nochange_embedded"] == 0,
-        "warm_ask_p50<50ms": res["query"]["latency_ms"]["total"]["p50"] < 50,
-        "cold_start<5s": res["cold_start"]["process_wall_s"] < 5,
+        "warm_ask_p50<=50ms": res["query"]["latency_ms"]["total"]["p50"] <= 50,
+        "warm_ask_p95<=150ms": res["query"]["latency_ms"]["total"]["p95"] <= 150,
+        "cold_start<=2s": res["cold_start"]["process_wall_s"] <= 2,
         "hybrid_r5>dense_and_bm25": q["hybrid"]["recall@5"]
         > max(q["dense"]["recall@5"], q["bm25"]["recall@5"]),
     }
@@ -521,18 +553,25 @@ def table(res: dict[str, Any]) -> str:
     lines = [
         f"| metric | value | ({res['n_articles']} articles, {b['chunks']} chunks) |",
         "|---|---|---|",
-        f"| full build | {b['seconds']:.1f} s | {b['chunks_per_s']:.1f} chunks/s end to end |",
+        f"| full build | {b['seconds']:.1f} s | {b['chunks_per_s']:.1f} chunks/s end to end; "
+        f"{b.get('texts_embedded', b['embedded'])} texts embedded "
+        f"({b.get('sentences_embedded', 0)} of them sentences), "
+        f"{b.get('texts_per_s', b['chunks_per_s']):.1f} texts/s |",
         f"| raw encode (sample {b['raw_sample']}) | {b['raw_chunks_per_s']:.1f} chunks/s | "
-        f"same batch size {b['batch_size']} |",
-        f"| pipeline / raw | {b['ratio_pipeline_vs_raw']:.2f} | same-sample embed-only ratio "
-        f"{b['ratio_pipeline_embed_vs_raw_same_sample']:.2f} |",
+        f"same batch size {b['batch_size']}; the build's mix of chunks and sentences "
+        f"{b.get('raw_texts_per_s_same_mix', 0):.1f} texts/s |",
+        f"| pipeline / raw (same texts) | {b['ratio_pipeline_vs_raw']:.2f} | same-sample "
+        f"embed-only ratio {b['ratio_pipeline_embed_vs_raw_same_sample']:.2f} |",
+        f"| build time / raw encode of the chunks alone | "
+        f"{b.get('ratio_build_vs_chunk_only_raw', 0):.2f} | the cost of sentence vectors |",
         f"| build peak RSS | {b['peak_rss_mb']:.0f} MB | |",
         f"| index size | {b['index_bytes'] / 2**20:.1f} MB | "
         f"{b['bytes_per_chunk'] / 1024:.2f} KiB/chunk |",
         f"| no-change rebuild | {inc['nochange_seconds']:.2f} s | "
         f"embedded {inc['nochange_embedded']} |",
         f"| 1% edited ({inc['edited_documents']} docs) | {inc['edit_seconds']:.1f} s | "
-        f"embedded {inc['edit_embedded']}, reused {inc['edit_reused']} |",
+        f"embedded {inc['edit_embedded']} chunks and {inc.get('edit_sentences_embedded', 0)} "
+        f"sentences, reused {inc['edit_reused']} chunks |",
         f"| warm ask p50 / p95 | {lat['total']['p50']:.0f} / {lat['total']['p95']:.0f} ms | "
         f"{q['questions']} questions, {q['abstained']} abstained |",
         f"| retrieve p50 / p95 | {lat['retrieve']['p50']:.0f} / {lat['retrieve']['p95']:.0f} ms |"

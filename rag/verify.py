@@ -253,10 +253,9 @@ class SupportScorer:
         if len(content_words(sentence)) < MIN_CLAIM_WORDS or sentence.rstrip().endswith(":"):
             return Support(0.0, False, ("the sentence states nothing that can be checked",),
                            (start, start))
-        quoted = _verbatim(sentence, window)
+        quoted = self._quoted(sentence, passage, start, end)
         if quoted is not None:  # the window holds the sentence word for word: supported
-            return Support(1.0, True, ("the passage contains it word for word",),
-                           (start + quoted[0], start + quoted[1]))
+            return quoted
         feats, failures, span = decision_features(logit, self.lexical, sentence, window)
         d = self.decision
         p = d.probability(feats)
@@ -282,18 +281,42 @@ class SupportScorer:
         return Support(round(p, 6), supported, tuple(reasons), (start + span[0], start + span[1]))
 
     def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[Support]:
-        """``score`` for many (sentence, passage) pairs, the model run in one batch."""
+        """``score`` for many (sentence, passage) pairs, the model run in one batch on the
+        pairs whose verdict needs it: a sentence a window holds word for word is supported by
+        rule whatever the model says (``_verbatim``), so its pairs skip the model (an
+        extractive answer's quotes cost no model time)."""
         spans = [self.windows(p) if p.strip() else [] for _, p in pairs]
-        flat = [(s, p[a:b]) for (s, p), ws in zip(pairs, spans, strict=True) for a, b in ws]
+        quoted: list[Support | None] = []
+        for (sentence, passage), ws in zip(pairs, spans, strict=True):
+            quoted.append(next((q for a, b in ws
+                                if (q := self._quoted(sentence, passage, a, b)) is not None),
+                               None))
+        flat = [(s, p[a:b]) for (s, p), ws, q in zip(pairs, spans, quoted, strict=True)
+                if q is None for a, b in ws]
         values = iter(self.logits(flat))
         out = []
-        for (sentence, passage), ws in zip(pairs, spans, strict=True):
+        for (sentence, passage), ws, q in zip(pairs, spans, quoted, strict=True):
             if not ws:
                 out.append(Support(0.0, False, ("empty passage",), (0, 0)))
+                continue
+            if q is not None:
+                out.append(q)
                 continue
             judged = [self._judge(sentence, passage, a, b, next(values)) for a, b in ws]
             out.append(max(judged, key=lambda j: (j.supported, j.score)))
         return out
+
+    @staticmethod
+    def _quoted(sentence: str, passage: str, start: int, end: int) -> Support | None:
+        """The verdict on a sentence that ``passage[start:end]`` holds word for word (as
+        ``_judge`` gives it), else None."""
+        if len(content_words(sentence)) < MIN_CLAIM_WORDS or sentence.rstrip().endswith(":"):
+            return None
+        quoted = _verbatim(sentence, passage[start:end])
+        if quoted is None:
+            return None
+        return Support(1.0, True, ("the passage contains it word for word",),
+                       (start + quoted[0], start + quoted[1]))
 
     def score(self, sentence: str, passage: str) -> Support:
         """How well ``passage`` supports ``sentence``."""

@@ -84,7 +84,7 @@ class OneSentence:
     """A working fake composer: the first sentence of the first passage."""
 
     def run(self, question: str, passages: Sequence[Passage], query_vector: object = None,
-            context: Sequence[Passage] = ()):  # noqa: ANN201
+            context: Sequence[Passage] = (), stored: object = None):  # noqa: ANN201
         from rag.compose import Composition, Selected
 
         p = passages[-1]
