@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     common(ix)
     ix.add_argument("--rebuild", action="store_true", help="re-read every document")
     ix.add_argument("--batch-size", type=int, dest="embed_batch_size")
+    ix.add_argument(
+        "--ray", nargs="?", const="local", metavar="ADDRESS",
+        help="read and embed on Ray: a local instance, or the cluster at ADDRESS (HOST:6379, "
+        "auto); put it after the corpus directory; needs pip install 'rag[ray]'",
+    )
+    ix.add_argument("--ray-workers", type=int, metavar="N",
+                    help="embedding workers on Ray (default: the cluster's CPUs, 2 locally)")
 
     def answering(sp: argparse.ArgumentParser) -> None:
         common(sp)
@@ -162,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             base_url=getattr(args, "base_url", None),
         )
         if args.command == "index":
-            return _index(settings, args.rebuild)
+            return _index(settings, args.rebuild, args.ray, args.ray_workers)
         if args.command == "ask":
             return _ask(settings, args.question, args.json, args.passages)
         if args.command == "chat":
@@ -180,19 +187,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _index(settings: Settings, rebuild: bool) -> int:
+def _index(
+    settings: Settings, rebuild: bool, ray: str | None = None, ray_workers: int | None = None
+) -> int:
+    from contextlib import AbstractContextManager, nullcontext
+
     from .index import build_index
     from .progress import tqdm_progress
 
+    if ray_workers is not None and ray is None:
+        raise RagError("--ray-workers goes with --ray; add --ray (local) or --ray ADDRESS")
     _check_writable(settings.index_dir)
+    executor = None
+    if ray is not None:  # Ray is imported here only
+        from .index_ray import RayExecutor
+
+        executor = RayExecutor(settings.embedding_model,
+                               address=None if ray == "local" else ray, workers=ray_workers)
+    running: AbstractContextManager[object] = executor or nullcontext()
     progress, close = tqdm_progress()
     try:
-        stats = build_index(
-            settings.corpus_dir, settings.index_dir,
-            embedding_model=settings.embedding_model, chunk_size=settings.chunk_size,
-            chunk_overlap=settings.chunk_overlap, batch_size=settings.embed_batch_size,
-            rebuild=rebuild, progress=progress,
-        )
+        with running:  # a local Ray instance stops at the end
+            stats = build_index(
+                settings.corpus_dir, settings.index_dir,
+                embedding_model=settings.embedding_model, chunk_size=settings.chunk_size,
+                chunk_overlap=settings.chunk_overlap, batch_size=settings.embed_batch_size,
+                rebuild=rebuild, progress=progress, executor=executor,
+            )
     finally:
         close()
     for doc_id, reason in stats.skipped:

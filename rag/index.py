@@ -8,6 +8,12 @@ Only texts never embedded before are embedded: vectors are cached by text hash, 
 killed build's vectors are harvested by the next one. Nothing is written when nothing changed.
 The new generation goes live atomically (see ``rag.store``).
 
+Two stages do the heavy work: reading (parse, clean, chunk the new or changed files) and
+embedding (the texts without a vector). An ``Executor`` runs them: ``LocalExecutor`` in this
+process, ``rag.index_ray.RayExecutor`` on a Ray cluster (``rag index --ray``). Everything else
+(scan, hashes, what changed, duplicates, which texts need a vector, SQLite, FAISS, the commit)
+is the same code whichever runs them, so both give the same index.
+
 A file that cannot be read or is not a document is skipped, one line in ``BuildStats.skipped``
 saying why and what to do (logged at INFO; the CLI prints them): its previous version, if
 any, is kept. Of two files with the same text only the first in name order is indexed, in a
@@ -30,14 +36,17 @@ import fcntl
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
+
+import numpy as np
 
 from .chunk import chunk_document, chunker_settings
-from .embed import Embedder, get_embedder, prepare_query_model
+from .embed import Embedder, Progress, get_embedder, prepare_query_model
 from .errors import CorpusError, IndexMismatchError, RagError
 from .ingest import (
     CLEANER_VERSION,
@@ -64,6 +73,79 @@ log = logging.getLogger(__name__)
 
 # progress(stage, done, total): stages are "read" (files) and "embed" (chunks)
 ProgressFn = Callable[[str, int, int], None]
+# What reading one file gave: its document and chunks, or why it was passed over.
+Parsed = tuple[str, Document | RagError, list[Chunk]]
+
+
+class Executor(Protocol):
+    """Where the two heavy stages of a build run; ``build_index`` does everything else."""
+
+    embedder: Embedder  # its name and dimension are the index's
+
+    def parse(
+        self, files: Sequence[tuple[str, Path, bytes]], corpus_dir: Path, chunk_size: int,
+        chunk_overlap: int,
+    ) -> Iterator[Parsed]:
+        """Read, clean and chunk ``(doc_id, path, bytes)`` files: one result per file, in any
+        order, as they come."""
+        ...
+
+    def embed(
+        self, texts: Sequence[tuple[str, str]], batch_size: int, progress: Progress
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Normalised vectors of ``(hash, text)`` pairs, ``batch_size`` texts to a model call,
+        as ``(hashes, vectors)`` batches in any order as they come; ``progress(n)`` after
+        ``n`` more texts (``0``: about to start)."""
+        ...
+
+    def dimension(self, known: int | None) -> int:
+        """The vectors' dimension (``known``: the base generation's, same model)."""
+        ...
+
+    def finish(self) -> None:
+        """After a build has gone live."""
+        ...
+
+
+class LocalExecutor:
+    """Both stages in this process, one file and one batch after the other.
+
+    >>> from rag.embed import HashEmbedder
+    >>> ex = LocalExecutor(HashEmbedder(dim=8))
+    >>> [(hs, v.shape) for hs, v in ex.embed([("h1", "a b"), ("h2", "c")], 1, lambda n: None)]
+    [(['h1'], (1, 8)), (['h2'], (1, 8))]
+    """
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def parse(
+        self, files: Sequence[tuple[str, Path, bytes]], corpus_dir: Path, chunk_size: int,
+        chunk_overlap: int,
+    ) -> Iterator[Parsed]:
+        for doc_id, path, data in files:
+            try:
+                doc = load_document(path, corpus_dir, data)
+            except RagError as exc:
+                yield doc_id, exc, []
+            else:
+                yield doc_id, doc, chunk_document(doc, chunk_size, chunk_overlap)
+
+    def embed(
+        self, texts: Sequence[tuple[str, str]], batch_size: int, progress: Progress
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        # one batch at a time (~2 s of work), stored by the caller before the next
+        for i in range(0, len(texts), batch_size):
+            part = texts[i : i + batch_size]
+            vecs = self.embedder.embed([t for _, t in part], batch_size=batch_size,
+                                       progress=progress)
+            yield [h for h, _ in part], vecs
+
+    def dimension(self, known: int | None) -> int:
+        return self.embedder.dim
+
+    def finish(self) -> None:
+        prepare_query_model(self.embedder)  # questions then need no torch (query_embedder)
 
 
 @dataclass
@@ -126,11 +208,18 @@ def build_index(
     batch_size: int = 32,
     rebuild: bool = False,
     progress: ProgressFn | None = None,
+    executor: Executor | None = None,
 ) -> BuildStats:
-    """Create or incrementally update the index at ``index_dir`` from ``corpus_dir``."""
+    """Create or incrementally update the index at ``index_dir`` from ``corpus_dir``.
+
+    ``executor`` runs the reading and embedding (default: ``LocalExecutor``, in this process);
+    when given, its embedder is the model (``embedding_model`` and ``embedder`` are unused).
+    """
     t0 = time.perf_counter()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
-    embedder = embedder or get_embedder(embedding_model)
+    if executor is None:
+        executor = LocalExecutor(embedder or get_embedder(embedding_model))
+    embedder = executor.embedder
     chunker = chunker_settings(chunk_size, chunk_overlap)
     files, passed_over = scan_corpus(corpus_dir)
     if not files:
@@ -167,17 +256,18 @@ def build_index(
         current = {d: file_hash(b) for d, (_, b) in raw.items()}
         removed = [d for d in old if d not in current and d not in unreadable]
         todo = [d for d in current if not reuse_docs or old.get(d, ("",))[0] != current[d]]
-        parsed: dict[str, tuple[Document, list[Chunk]]] = {}
-        for n, doc_id in enumerate(todo, 1):
-            path, data = raw[doc_id]
-            try:
-                doc = load_document(path, corpus_dir, data)
-            except RagError as exc:
-                skip(doc_id, str(exc))  # its version indexed before, if any, stays
+        read: dict[str, tuple[Document, list[Chunk]]] = {}
+        files_todo = [(d, *raw[d]) for d in todo]
+        parsing = executor.parse(files_todo, corpus_dir, chunk_size, chunk_overlap)
+        for n, (doc_id, doc, chunks) in enumerate(parsing, 1):
+            if isinstance(doc, RagError):
+                skip(doc_id, str(doc))  # its version indexed before, if any, stays
             else:
-                parsed[doc_id] = (doc, chunk_document(doc, chunk_size, chunk_overlap))
+                read[doc_id] = (doc, chunks)
             if progress:
                 progress("read", n, len(todo))
+        # in name order, however they came: chunks (and their FAISS ids) are added in it
+        parsed = {d: read[d] for d in todo if d in read}
         # The text of every document the new generation would hold: kept or (re)read. Of
         # identical texts the first name in sort order is kept, whatever was indexed before,
         # so that an incremental build gives the same index as a build from scratch.
@@ -210,7 +300,7 @@ def build_index(
                     got = writer.harvest(stale / "store.sqlite")
                     if got:
                         log.info("recovered %d embeddings from interrupted build %s", got, stale)
-            _embed_missing(writer, embedder, list(parsed.values()), batch_size, progress, stats)
+            _embed_missing(writer, executor, list(parsed.values()), batch_size, progress, stats)
 
             for doc_id in removed:
                 writer.remove_document(doc_id)
@@ -234,13 +324,14 @@ def build_index(
             missing = writer.missing_sentence_vectors()
             if missing:
                 raise RuntimeError(f"{missing} sentences have no vector")
-            final = writer.commit(manifest, embedder.dim)
+            known = read_manifest(base).get("dimension") if base is not None else None
+            final = writer.commit(manifest, executor.dimension(known))
         except Exception:
             writer.conn.close()  # keep the folder: the next build harvests its embeddings
             raise
         for stale in stale_builds(index_dir):
             shutil.rmtree(stale, ignore_errors=True)
-        prepare_query_model(embedder)  # questions then need no torch (rag.embed.query_embedder)
+        executor.finish()
         stats.documents = manifest["n_documents"]  # type: ignore[assignment]
         stats.chunks = int(read_manifest(final)["n_chunks"])
         stats.generation = final.name
@@ -278,7 +369,7 @@ def _base_generation(
 
 def _embed_missing(
     writer: Writer,
-    embedder: Embedder,
+    executor: Executor,
     parsed: list[tuple[Document, list[Chunk]]],
     batch_size: int,
     progress: ProgressFn | None,
@@ -300,17 +391,15 @@ def _embed_missing(
     stats.reused = len(chunk_texts) - len(need_chunk)
     stats.sentences_reused = len(sent_texts) - len(need_sent)
     done = 0
-    step = batch_size  # commit every batch (~2 s of work): a killed build loses one at most
-    for i in range(0, len(missing), step):
-        part = missing[i : i + step]
 
-        def tick(n: int, _base: int = done) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress("embed", done, len(missing))
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embed", done, len(missing))
 
-        vecs = embedder.embed([texts[h] for h in part], batch_size=batch_size, progress=tick)
+    # Stored batch by batch as they come (each commits): a killed build loses one at most.
+    for part, vecs in executor.embed([(h, texts[h]) for h in missing], batch_size, tick):
         for table, need in (("embeddings", need_chunk), ("sentence_vectors", need_sent)):
             rows = [j for j, h in enumerate(part) if h in need]
             if rows:
