@@ -166,6 +166,13 @@ def phase_build(p: dict[str, Any]) -> dict[str, Any]:
     _, raw_s = timed(lambda: raw_encode(emb, sample, p["batch_size"]))
     _, pipe_s = timed(lambda: pipeline_encode(emb, sample, p["batch_size"]))
     _, mixed_s = timed(lambda: raw_encode(emb, mixed, p["batch_size"]))
+    # the engine the build embeds with (rag.embed.index_embedder: the model's ONNX copy on
+    # onnxruntime for all-MiniLM-L6-v2), alone on the same mix: the done-when's "raw encode"
+    from rag.embed import index_embedder
+
+    engine = index_embedder(p["model"])
+    engine.embed(mixed[:8], batch_size=p["batch_size"])  # warm
+    _, engine_s = timed(lambda: engine.embed(mixed, batch_size=p["batch_size"]))
     gen = Path(stats.generation and index / stats.generation)
     n = max(stats.chunks, 1)
     sizes = {f.name: f.stat().st_size for f in gen.iterdir() if f.is_file()}
@@ -179,9 +186,13 @@ def phase_build(p: dict[str, Any]) -> dict[str, Any]:
         "texts_per_s": stats.texts_embedded / secs,
         "raw_sample": len(sample), "raw_seconds": raw_s, "raw_chunks_per_s": len(sample) / raw_s,
         "raw_texts_per_s_same_mix": raw_texts_per_s,
+        "build_engine": type(engine).__name__,
+        "engine_texts_per_s_same_mix": len(mixed) / engine_s,
         "pipeline_sample_chunks_per_s": len(sample) / pipe_s,
-        # the done-when: end to end against the model alone on the same texts
-        "ratio_pipeline_vs_raw": (stats.texts_embedded / secs) / raw_texts_per_s,
+        # the done-when: end to end against the model alone (the build's engine) on the same
+        # texts; and against sentence-transformers (torch) alone
+        "ratio_pipeline_vs_raw": (stats.texts_embedded / secs) / (len(mixed) / engine_s),
+        "ratio_pipeline_vs_raw_torch": (stats.texts_embedded / secs) / raw_texts_per_s,
         "ratio_pipeline_embed_vs_raw_same_sample": raw_s / pipe_s,
         # what embedding every sentence costs: build time over raw encode of the chunks alone
         "ratio_build_vs_chunk_only_raw": secs / chunk_only_s,
@@ -560,8 +571,9 @@ def table(res: dict[str, Any]) -> str:
         f"| raw encode (sample {b['raw_sample']}) | {b['raw_chunks_per_s']:.1f} chunks/s | "
         f"same batch size {b['batch_size']}; the build's mix of chunks and sentences "
         f"{b.get('raw_texts_per_s_same_mix', 0):.1f} texts/s |",
-        f"| pipeline / raw (same texts) | {b['ratio_pipeline_vs_raw']:.2f} | same-sample "
-        f"embed-only ratio {b['ratio_pipeline_embed_vs_raw_same_sample']:.2f} |",
+        f"| pipeline / raw (same texts) | {b['ratio_pipeline_vs_raw']:.2f} | the build's engine "
+        f"{b.get('build_engine', 'torch')} alone: {b.get('engine_texts_per_s_same_mix', 0):.1f} "
+        f"texts/s; vs sentence-transformers alone {b.get('ratio_pipeline_vs_raw_torch', 0):.2f} |",
         f"| build time / raw encode of the chunks alone | "
         f"{b.get('ratio_build_vs_chunk_only_raw', 0):.2f} | the cost of sentence vectors |",
         f"| build peak RSS | {b['peak_rss_mb']:.0f} MB | |",

@@ -160,7 +160,10 @@ def ensure_exported(cache_dir: Path, quantize: bool, model: str = DEFAULT_MODEL)
     src, dest, want = _target(cache_dir, quantize, model)
     if _stamp_ok(dest, want):
         return dest
-    log.info("exporting %s to ONNX (%s) in %s", model, "int8" if quantize else "fp32", dest)
+    # shown by the rag command: this loads torch (~10 s), once per machine and model
+    logging.getLogger("rag.loading").info(
+        "making an ONNX copy of %s (%s, once; loads torch) in %s…", model,
+        "int8" if quantize else "fp32", dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))

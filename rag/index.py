@@ -46,7 +46,7 @@ from typing import Protocol
 import numpy as np
 
 from .chunk import chunk_document, chunker_settings
-from .embed import Embedder, Progress, get_embedder, prepare_query_model
+from .embed import Embedder, Progress, index_embedder, prepare_query_model
 from .errors import CorpusError, IndexMismatchError, RagError
 from .ingest import (
     CLEANER_VERSION,
@@ -218,7 +218,7 @@ def build_index(
     t0 = time.perf_counter()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
     if executor is None:
-        executor = LocalExecutor(embedder or get_embedder(embedding_model))
+        executor = LocalExecutor(embedder or index_embedder(embedding_model))
     embedder = executor.embedder
     chunker = chunker_settings(chunk_size, chunk_overlap)
     files, passed_over = scan_corpus(corpus_dir)

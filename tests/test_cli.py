@@ -345,12 +345,14 @@ def test_index_progress_bar_moves_per_batch(corpus: Path, tmp_path: Path) -> Non
 @pytest.mark.model
 def test_model_loading_is_announced(corpus: Path, tmp_path: Path) -> None:
     """`rag index` and `rag ask` say on stderr that the model is loading, then how long it
-    took; the embedding bar starts after that, and nothing is loaded when nothing changed."""
+    took; the embedding bar starts after that, and nothing is loaded when nothing changed.
+    (A build embeds with the model's ONNX copy on onnxruntime; making that copy, once per
+    machine, is announced too: ``tests/test_embed_onnx.py``.)"""
     index = str(tmp_path / "index")
     out = run("index", str(corpus), "--index", index)
     assert out.returncode == 0, out.stderr
     err = out.stderr.replace("\r", "\n")
-    loading = err.find("rag: loading the embedding model all-MiniLM-L6-v2 (~10 s")
+    loading = err.find("rag: loading the embedding model all-MiniLM-L6-v2 (onnxruntime)")
     loaded = re.findall(r"rag: the embedding model all-MiniLM-L6-v2 loaded in (\d+\.\d) s", err)
     assert loading >= 0 and len(loaded) == 1, err
     assert loading < err.find("embedding chunks and sentences:   0%"), err

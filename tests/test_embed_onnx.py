@@ -210,3 +210,37 @@ print(json.dumps({{"heavy": sorted(m for m in sys.modules if m.split(".")[0] in 
     want = st.ask(question)
     assert got["text"] == want.text and got["passages"] == [p.chunk_id for p in want.passages]
     assert type(query_embedder("all-MiniLM-L6-v2")).__name__ == "OnnxEmbedder"
+
+
+@pytest.mark.model
+def test_a_build_embeds_on_onnxruntime_with_the_model_s_vectors(
+    model_index: Path, tmp_path: Path
+) -> None:
+    """With the ONNX copy made (the ``model_index`` build made it), a build embeds chunks and
+    sentences on onnxruntime (``rag.embed.index_embedder``): no torch imported, and vectors
+    equal to sentence-transformers' (cosine >= 0.9999)."""
+    from rag.store import Store
+
+    index = tmp_path / "index"
+    child = f"""
+import json, sys
+import rag
+stats = rag.build_index({str(ROOT / "corpus")!r}, {str(index)!r})
+heavy = ("torch", "sentence_transformers", "transformers")
+print(json.dumps({{"heavy": sorted(m for m in sys.modules if m.split(".")[0] in heavy),
+                  "texts": stats.texts_embedded}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["heavy"] == [] and got["texts"] > 50
+    store = Store.open(index)
+    rows = store.conn.execute(
+        'SELECT substr(d.text, c.start + 1, c."end" - c.start), e.vector FROM chunks c '
+        "JOIN documents d USING(doc_id) JOIN embeddings e USING(text_hash)"
+    ).fetchall()
+    built = np.stack([np.frombuffer(v, dtype=np.float32) for _, v in rows])
+    torch_vectors = get_embedder("all-MiniLM-L6-v2").embed([t for t, _ in rows])
+    assert float((built * torch_vectors).sum(axis=1).min()) >= 0.9999
