@@ -22,9 +22,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import shutil
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,10 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DB = "store.sqlite"
 VECTORS = "vectors.faiss"
+# SQLite connections a Store opens for questions, one per question in flight (more wait). All
+# are opened with the Store: a re-index deletes old generations, and a connection opened
+# later to a deleted generation would fail where an open one keeps reading.
+READERS = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -180,13 +186,22 @@ class Store:
     def __init__(self, gen: Path, manifest: dict[str, Any]) -> None:
         import faiss
 
+        from .vector_index import configure_for_search
+
         self.gen = gen
         self.manifest = manifest
-        self.conn = connect(gen / DB, readonly=True)
+        self.conn = connect(gen / DB, readonly=True)  # for callers on one thread
+        # One connection per concurrent question, all opened now (see below): a query on one
+        # never waits for another thread's query on a shared connection.
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all = [connect(gen / DB, readonly=True) for _ in range(READERS)]
+        for c in self._all:
+            self._readers.put(c)
         # Both files are opened now, not on the first question: a re-index removes all but
         # the two newest generations, and a Store opened but not yet searched by then found
         # its vectors file gone (an error for a question asked during re-indexing).
         self.faiss_index: Any = faiss.read_index(str(gen / VECTORS))
+        configure_for_search(self.faiss_index, manifest.get("faiss_index"))  # e.g. efSearch
 
     @classmethod
     def open(cls, index_dir: Path | str) -> Store:
@@ -199,7 +214,18 @@ class Store:
         return cls(gen, read_manifest(gen))
 
     def close(self) -> None:
-        self.conn.close()
+        for c in [self.conn, *self._all]:
+            c.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection of this thread's own while the block runs (waits while ``READERS``
+        questions hold them all)."""
+        conn = self._readers.get()
+        try:
+            yield conn
+        finally:
+            self._readers.put(conn)
 
     # -- vectors -----------------------------------------------------------------------
     def search_vectors(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -217,11 +243,12 @@ class Store:
         if not terms:
             return []
         query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
-        rows = self.conn.execute(
-            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY s LIMIT ?",
-            (query, k),
-        ).fetchall()
+        with self.reader() as conn:
+            rows = conn.execute(
+                "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "ORDER BY s LIMIT ?",
+                (query, k),
+            ).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     # -- records -----------------------------------------------------------------------
@@ -231,12 +258,13 @@ class Store:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.conn.execute(
-            f"SELECT c.id, c.chunk_id, c.doc_id, c.start, c.\"end\", c.sentences, d.title, "
-            f"d.outlet, substr(d.text, c.start + 1, c.\"end\" - c.start) AS text "
-            f"FROM chunks c JOIN documents d USING(doc_id) WHERE c.id IN ({marks})",
-            ids,
-        ).fetchall()
+        with self.reader() as conn:
+            rows = conn.execute(
+                f"SELECT c.id, c.chunk_id, c.doc_id, c.start, c.\"end\", c.sentences, d.title, "
+                f"d.outlet, substr(d.text, c.start + 1, c.\"end\" - c.start) AS text "
+                f"FROM chunks c JOIN documents d USING(doc_id) WHERE c.id IN ({marks})",
+                ids,
+            ).fetchall()
         return {
             r["id"]: Passage(
                 chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], text=r["text"],
@@ -248,27 +276,31 @@ class Store:
 
     def previous_chunk(self, doc_id: str, start: int) -> Passage | None:
         """The chunk of ``doc_id`` that starts last before offset ``start`` (context)."""
-        row = self.conn.execute(
-            "SELECT id FROM chunks WHERE doc_id = ? AND start < ? ORDER BY start DESC LIMIT 1",
-            (doc_id, start),
-        ).fetchone()
+        with self.reader() as conn:
+            row = conn.execute(
+                "SELECT id FROM chunks WHERE doc_id = ? AND start < ? ORDER BY start DESC LIMIT 1",
+                (doc_id, start),
+            ).fetchone()
         return self.passages([row[0]]).get(row[0]) if row else None
 
     def document_text(self, doc_id: str) -> str:
-        row = self.conn.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        with self.reader() as conn:
+            row = conn.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         if row is None:
             raise KeyError(f"no document {doc_id!r} in the index")
         return str(row[0])
 
     def documents(self) -> list[DocInfo]:
-        rows = self.conn.execute(
-            "SELECT doc_id, title, author, outlet, date, source_hash, n_chunks FROM documents "
-            "ORDER BY doc_id"
-        ).fetchall()
+        with self.reader() as conn:
+            rows = conn.execute(
+                "SELECT doc_id, title, author, outlet, date, source_hash, n_chunks FROM documents "
+                "ORDER BY doc_id"
+            ).fetchall()
         return [DocInfo(*r) for r in rows]
 
     def chunk_count(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        with self.reader() as conn:
+            return int(conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
     def sentence_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors (float32) of those ``texts`` that are sentences of the index; an
@@ -279,10 +311,11 @@ class Store:
             return {}
         by_hash = {text_hash(t): t for t in texts}
         marks = ",".join("?" * len(by_hash))
-        rows = self.conn.execute(
-            f"SELECT text_hash, vector FROM sentence_vectors WHERE text_hash IN ({marks})",
-            list(by_hash),
-        ).fetchall()
+        with self.reader() as conn:
+            rows = conn.execute(
+                f"SELECT text_hash, vector FROM sentence_vectors WHERE text_hash IN ({marks})",
+                list(by_hash),
+            ).fetchall()
         return {by_hash[h]: np.frombuffer(v, dtype=np.float16).astype(np.float32)
                 for h, v in rows}
 
@@ -431,6 +464,8 @@ class Writer:
         """Write vectors and manifest, then switch CURRENT to the new generation."""
         import faiss
 
+        from .vector_index import build_vector_index
+
         self.conn.commit()
         rows = self.conn.execute(
             "SELECT c.id, e.vector FROM chunks c JOIN embeddings e USING(text_hash) ORDER BY c.id"
@@ -438,16 +473,15 @@ class Writer:
         n_chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         if len(rows) != n_chunks:
             raise RuntimeError(f"{n_chunks - len(rows)} chunks have no embedding")
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        if rows:
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            index.add_with_ids(vecs.reshape(len(rows), dimension), ids)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        index, vector_index = build_vector_index(ids, vecs.reshape(len(rows), dimension),
+                                                 dimension)  # exact, or HNSW when large
         self.conn.execute("VACUUM")
         self.conn.close()
         faiss.write_index(index, str(self.tmp / VECTORS))
         manifest = {**manifest, "format_version": FORMAT_VERSION, "dimension": dimension,
-                    "n_chunks": n_chunks, "faiss_index": "IDMap2,FlatIP"}
+                    "n_chunks": n_chunks, "faiss_index": vector_index}
         _write_durable(self.tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
         for name in (DB, VECTORS):
             _fsync(self.tmp / name)

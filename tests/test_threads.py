@@ -181,8 +181,8 @@ def test_lexical_scorer_shared_by_threads() -> None:
 
 
 def test_store_shared_by_threads(hash_index: Path) -> None:
-    """One Store (one SQLite connection, ``check_same_thread=False``; Python's sqlite3 is in
-    serialized mode, ``sqlite3.threadsafety == 3``) and one FAISS index serve every thread."""
+    """One Store (a connection per question in flight, ``Store.reader``) and one FAISS index
+    serve every thread."""
     store = Store.open(hash_index)
     emb = get_embedder("hash")
     questions = eval_questions(24)
@@ -252,6 +252,45 @@ def _library(tmp_path: Path) -> Library:
 def _add_article(corpus: Path, k: int) -> None:
     (corpus / f"extra-{k}.md").write_text(
         f"# Extra {k}\n\nMoscow keeps a naval base in Tartus, report {k} said on Monday.\n")
+
+
+def test_store_gives_each_question_in_flight_its_own_connection(hash_index: Path) -> None:
+    """``READERS`` threads hold a connection each at once, all different; one more thread
+    waits until a connection is given back, then gets one of the same."""
+    from rag.store import READERS
+
+    store = Store.open(hash_index)
+    barrier = threading.Barrier(READERS + 1)
+    held: list[int] = []
+    release = threading.Event()
+
+    def hold() -> None:
+        with store.reader() as conn:
+            held.append(id(conn))
+            assert conn.execute("SELECT count(*) FROM chunks").fetchone()[0] > 0
+            barrier.wait()
+            release.wait(10)
+
+    pool = [threading.Thread(target=hold) for _ in range(READERS)]
+    for t in pool:
+        t.start()
+    barrier.wait()  # every connection is in use now
+    assert len(set(held)) == READERS and id(store.conn) not in held
+    late: list[int] = []
+
+    def one_more() -> None:
+        with store.reader() as conn:
+            late.append(id(conn))
+
+    extra = threading.Thread(target=one_more)
+    extra.start()
+    extra.join(0.3)
+    assert extra.is_alive() and not late  # waiting for a free connection
+    release.set()
+    extra.join(10)
+    for t in pool:
+        t.join()
+    assert late and late[0] in held
 
 
 def test_an_answer_started_before_two_reindexes_completes(tmp_path: Path) -> None:
