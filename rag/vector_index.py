@@ -39,6 +39,7 @@ IVF trains on a fixed sample with FAISS's fixed k-means seed).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,11 @@ HNSW_EF_CONSTRUCTION = 80
 # 0.990 at 32, 0.998 at 64, 0.9993 at 128, p50 ~0.1 / 0.2 / 0.4 ms: 128 leaves a margin for
 # larger and harder indexes at a cost still far below the 20 ms budget.
 HNSW_EF_SEARCH = 128
+# FAISS (OpenMP) threads while a process answers questions: one query gains nothing from more,
+# and on a busy machine waking the second thread stalled each search (Store.search_vectors at
+# 1M chunks: p50 11.0 ms with the default of one per core, 0.63 ms with one). A build uses
+# every core (``build_vector_index``) and then sets this back.
+SEARCH_THREADS = 1
 # IVF-PQ: inverted lists (clusters) = this * sqrt(n), rounded to a power of two.
 IVF_LISTS_PER_SQRT_N = 4
 # IVF-PQ: training vectors per list (FAISS wants 39 at least; more is slower, barely better).
@@ -166,7 +172,11 @@ def build_vector_index(
         raise ValueError(f"vector index kind must be one of {', '.join(KINDS)}, got {kind!r}")
     index = faiss.IndexIDMap2(inner)
     if n:
-        index.add_with_ids(vectors, ids)
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        try:
+            index.add_with_ids(vectors, ids)
+        finally:
+            faiss.omp_set_num_threads(SEARCH_THREADS)
     desc["metric"] = "inner_product"
     configure_for_search(index, desc)
     return index, desc
@@ -175,9 +185,11 @@ def build_vector_index(
 def configure_for_search(index: Any, description: dict[str, Any] | str | None) -> None:
     """Apply the manifest's search parameters (HNSW ``efSearch``, IVF ``nprobe`` and the
     re-ranking factor) to ``index``; call after ``faiss.read_index``. An old manifest's string
-    ``"IDMap2,FlatIP"`` (or none) is exact search: nothing to set."""
+    ``"IDMap2,FlatIP"`` (or none) is exact search: nothing to set. FAISS then searches with
+    ``SEARCH_THREADS`` threads (process-wide)."""
     import faiss
 
+    faiss.omp_set_num_threads(SEARCH_THREADS)
     if not isinstance(description, dict):
         if description not in (None, _FLAT_NAME):
             raise ValueError(f"unknown faiss_index {description!r} in the manifest")
