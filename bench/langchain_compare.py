@@ -60,7 +60,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -71,7 +70,6 @@ from typing import Any
 from bench.run import (
     DATA,
     OUT,
-    ROOT,
     dir_bytes,
     load_articles,
     maxrss_mb,
@@ -81,6 +79,7 @@ from bench.run import (
     timed,
     write_corpus,
 )
+from bench.run import run_phase as run_bench_phase
 
 MODEL = "all-MiniLM-L6-v2"
 LC_CHUNK_SIZE = 1000  # RecursiveCharacterTextSplitter's common documented values
@@ -304,6 +303,25 @@ def phase_rag_build(p: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+def _timed_queries(
+    tag: str, items: list[tuple[str, str]], search: Callable[[str], list[Any]]
+) -> tuple[list[int | None], list[float]]:
+    """Each query's rank of its article (None: not in the top ``K``) and its latency, after
+    ``WARM`` warm-up queries; ``search`` gives the article ids of a query's results in order."""
+    for q, _ in items[:WARM]:
+        search(q)
+    ranks: list[int | None] = []
+    lat: list[float] = []
+    for n, (q, aid) in enumerate(items, 1):
+        t = time.perf_counter()
+        found = search(q)
+        lat.append(time.perf_counter() - t)
+        ranks.append(next((i for i, a in enumerate(found, 1) if a == aid), None))
+        if n % 100 == 0 or n == len(items):
+            _say(tag, f"{n}/{len(items)} queries ({sum(lat):.1f} s)")
+    return ranks, lat
+
+
 def phase_lc_query(p: dict[str, Any]) -> dict[str, Any]:
     """``FAISS.load_local`` then ``similarity_search(query, k=10)`` per query, warm."""
     _offline()
@@ -320,18 +338,8 @@ def phase_lc_query(p: dict[str, Any]) -> dict[str, Any]:
     vs = FAISS.load_local(p["index"], emb, allow_dangerous_deserialization=True)
     load_s = time.perf_counter() - t0
     _say(tag, f"model + index loaded in {load_s:.1f} s; {len(items)} queries ...")
-    for q, _ in items[:WARM]:
-        vs.similarity_search(q, k=K)
-    ranks: list[int | None] = []
-    lat: list[float] = []
-    for n, (q, aid) in enumerate(items, 1):
-        t = time.perf_counter()
-        docs = vs.similarity_search(q, k=K)
-        lat.append(time.perf_counter() - t)
-        ranks.append(next((i for i, d in enumerate(docs, 1)
-                           if d.metadata.get("article_id") == aid), None))
-        if n % 100 == 0 or n == len(items):
-            _say(tag, f"{n}/{len(items)} queries ({sum(lat):.1f} s)")
+    ranks, lat = _timed_queries(
+        tag, items, lambda q: [d.metadata.get("article_id") for d in vs.similarity_search(q, k=K)])
     return {"load_s": load_s, "quality": _quality(ranks), "retrieval_ms": _ms(lat),
             "peak_rss_mb": maxrss_mb()}
 
@@ -349,18 +357,8 @@ def phase_rag_query(p: dict[str, Any]) -> dict[str, Any]:
     load_s = time.perf_counter() - t0
     _say(tag, f"index + query model ({type(embedder).__name__}) loaded in {load_s:.1f} s; "
               f"{len(items)} queries ...")
-    for q, _ in items[:WARM]:
-        qa.retrieve(q, top_k=K)
-    ranks: list[int | None] = []
-    lat: list[float] = []
-    for n, (q, aid) in enumerate(items, 1):
-        t = time.perf_counter()
-        passages = qa.retrieve(q, top_k=K)
-        lat.append(time.perf_counter() - t)
-        ranks.append(next((i for i, ps in enumerate(passages, 1)
-                           if ps.doc_id == f"{aid}.txt"), None))
-        if n % 100 == 0 or n == len(items):
-            _say(tag, f"{n}/{len(items)} queries ({sum(lat):.1f} s)")
+    ranks, lat = _timed_queries(
+        tag, items, lambda q: [ps.doc_id.removesuffix(".txt") for ps in qa.retrieve(q, top_k=K)])
     rss_retrieval = maxrss_mb()
     asked = items[: p["ask_queries"]]
     _say(tag, f"ask: {len(asked)} questions (retrieval + answer + support check) ...")
@@ -389,20 +387,10 @@ PHASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 def run_phase(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Run a phase in a fresh interpreter (own peak RSS); its progress lines pass through on
-    stderr, its last stdout line is its JSON result."""
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    t = time.perf_counter()
-    r = subprocess.run(
-        [sys.executable, "-m", "bench.langchain_compare", "--phase", name,
-         "--params", json.dumps(params)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env,
-    )
-    if r.returncode != 0:
-        raise RuntimeError(f"phase {name} failed (exit {r.returncode}); its stderr is above")
-    out: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
-    out["phase_wall_s"] = time.perf_counter() - t
-    return out
+    """A phase of this module in a fresh interpreter (``bench.run.run_phase``), its progress
+    lines passing through on stderr."""
+    return run_bench_phase(name, params, module="bench.langchain_compare",
+                               show_progress=True)
 
 
 # -- orchestration ---------------------------------------------------------------------

@@ -465,19 +465,26 @@ PHASES = {"build": phase_build, "incremental": phase_incremental, "query": phase
           "embed_experiments": phase_embed_experiments, "onnx_index": phase_onnx_index}
 
 
-def run_phase(name: str, params: dict[str, Any], inline: bool = False) -> dict[str, Any]:
-    """Run a phase in a fresh interpreter (own peak RSS) and return its JSON result."""
+def run_phase(
+    name: str, params: dict[str, Any], inline: bool = False, module: str = "bench.run",
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Run phase ``name`` of ``module`` (``python -m module --phase name``) in a fresh
+    interpreter (own peak RSS) and return its JSON result, its last stdout line.
+    ``show_progress`` lets its stderr through instead of keeping it for the error."""
     if inline:
         return PHASES[name](params)
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     t = time.perf_counter()
     r = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--phase", name, "--params", json.dumps(params)],
-        capture_output=True, text=True, cwd=ROOT, env=env,
+        [sys.executable, "-m", module, "--phase", name, "--params", json.dumps(params)],
+        stdout=subprocess.PIPE, stderr=None if show_progress else subprocess.PIPE, text=True,
+        cwd=ROOT, env=env,
     )
     if r.returncode != 0:
-        raise RuntimeError(f"phase {name} failed:\n{r.stderr[-4000:]}")
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"phase {name} failed (exit {r.returncode})"
+                           + (f":\n{r.stderr[-4000:]}" if r.stderr else "; its stderr is above"))
+    out: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
     out["phase_wall_s"] = time.perf_counter() - t
     return out
 
