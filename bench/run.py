@@ -100,8 +100,8 @@ def chunk_texts(index_dir: Path) -> list[str]:
 
 
 def sentence_texts(index_dir: Path) -> list[str]:
-    """The distinct sentences of all chunks of the live generation (what the build embedded
-    besides the chunks: ``rag.store.sentence_texts``)."""
+    """The distinct sentences of all chunks of the live generation (what the build embedded:
+    ``rag.store.sentence_texts``)."""
     from rag.store import Store
 
     store = Store.open(index_dir)
@@ -148,7 +148,8 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 # -- phases (each run in its own process by ``run_phase``) ------------------------------
 def phase_build(p: dict[str, Any]) -> dict[str, Any]:
     """Full build from an empty index, then raw encode on samples of the same texts: the
-    chunks, and the mix the build embedded (chunks and their sentences, in proportion)."""
+    sentences (what the build's model reads) and the chunks (what a build that embeds chunks
+    whole would read: the done-when's "raw encode on the same chunks")."""
     import rag
 
     index = Path(p["index"])
@@ -159,43 +160,45 @@ def phase_build(p: dict[str, Any]) -> dict[str, Any]:
     rss_build = maxrss_mb()
     chunks = chunk_texts(index)
     sents = sentence_texts(index)
-    everything = list(dict.fromkeys([*chunks, *sents]))
     sample = pick(chunks, p["raw_sample"])
-    mixed = pick(everything, p["raw_sample"])
+    sent_sample = pick(sents, p["raw_sample"])
     raw_encode(emb, sample[:8], p["batch_size"])  # warm
     _, raw_s = timed(lambda: raw_encode(emb, sample, p["batch_size"]))
     _, pipe_s = timed(lambda: pipeline_encode(emb, sample, p["batch_size"]))
-    _, mixed_s = timed(lambda: raw_encode(emb, mixed, p["batch_size"]))
+    _, sent_s = timed(lambda: raw_encode(emb, sent_sample, p["batch_size"]))
     # the engine the build embeds with (rag.embed.index_embedder: the model's ONNX copy on
-    # onnxruntime for all-MiniLM-L6-v2), alone on the same mix: the done-when's "raw encode"
+    # onnxruntime for all-MiniLM-L6-v2), alone on the same sentences, and on the chunks
     from rag.embed import index_embedder
 
     engine = index_embedder(p["model"])
-    engine.embed(mixed[:8], batch_size=p["batch_size"])  # warm
-    _, engine_s = timed(lambda: engine.embed(mixed, batch_size=p["batch_size"]))
+    engine.embed(sent_sample[:8], batch_size=p["batch_size"])  # warm
+    _, engine_s = timed(lambda: engine.embed(sent_sample, batch_size=p["batch_size"]))
+    _, engine_chunks_s = timed(lambda: engine.embed(sample, batch_size=p["batch_size"]))
     gen = Path(stats.generation and index / stats.generation)
     n = max(stats.chunks, 1)
     sizes = {f.name: f.stat().st_size for f in gen.iterdir() if f.is_file()}
-    raw_texts_per_s = len(mixed) / mixed_s
-    chunk_only_s = stats.embedded / (len(sample) / raw_s)  # raw encode of the chunks alone
+    chunks_per_s = stats.chunks / secs
     return {
         "documents": stats.documents, "chunks": stats.chunks, "embedded": stats.embedded,
         "sentences_embedded": stats.sentences_embedded, "texts_embedded": stats.texts_embedded,
         "chars_chunks": sum(map(len, chunks)), "chars_sentences": sum(map(len, sents)),
-        "seconds": secs, "chunks_per_s": stats.chunks / secs,
+        "seconds": secs, "chunks_per_s": chunks_per_s,
         "texts_per_s": stats.texts_embedded / secs,
         "raw_sample": len(sample), "raw_seconds": raw_s, "raw_chunks_per_s": len(sample) / raw_s,
-        "raw_texts_per_s_same_mix": raw_texts_per_s,
+        "raw_texts_per_s_same_mix": len(sent_sample) / sent_s,  # sentences, torch
         "build_engine": type(engine).__name__,
-        "engine_texts_per_s_same_mix": len(mixed) / engine_s,
+        "engine_texts_per_s_same_mix": len(sent_sample) / engine_s,  # sentences, the engine
+        "engine_chunks_per_s": len(sample) / engine_chunks_s,
         "pipeline_sample_chunks_per_s": len(sample) / pipe_s,
-        # the done-when: end to end against the model alone (the build's engine) on the same
-        # texts; and against sentence-transformers (torch) alone
-        "ratio_pipeline_vs_raw": (stats.texts_embedded / secs) / (len(mixed) / engine_s),
-        "ratio_pipeline_vs_raw_torch": (stats.texts_embedded / secs) / raw_texts_per_s,
+        # the done-when: chunks indexed a second end to end against raw encode of the same
+        # chunks (sentence-transformers, and the build's engine)
+        "ratio_build_vs_raw_chunks": chunks_per_s / (len(sample) / raw_s),
+        "ratio_build_vs_engine_chunks": chunks_per_s / (len(sample) / engine_chunks_s),
+        # the pipeline's own overhead: texts the model read a second, end to end, against
+        # the build's engine (and sentence-transformers) alone on the same sentences
+        "ratio_pipeline_vs_raw": (stats.texts_embedded / secs) / (len(sent_sample) / engine_s),
+        "ratio_pipeline_vs_raw_torch": (stats.texts_embedded / secs) / (len(sent_sample) / sent_s),
         "ratio_pipeline_embed_vs_raw_same_sample": raw_s / pipe_s,
-        # what embedding every sentence costs: build time over raw encode of the chunks alone
-        "ratio_build_vs_chunk_only_raw": secs / chunk_only_s,
         "peak_rss_mb": rss_build, "index_bytes": sum(sizes.values()), "files_bytes": sizes,
         "bytes_per_chunk": sum(sizes.values()) / n, "batch_size": p["batch_size"],
     }
@@ -554,6 +557,7 @@ def run_benchmark(
 def check_targets(res: dict[str, Any]) -> dict[str, Any]:
     q = res["query"]["quality"]
     return {
+        "build_vs_raw_chunks>=0.9": res["build"]["ratio_build_vs_raw_chunks"] >= 0.9,
         "pipeline_vs_raw>=0.9": res["build"]["ratio_pipeline_vs_raw"] >= 0.9,
         "nochange_rebuild<5s": res["incremental"]["nochange_seconds"] < 5,
         "nochange_embeds_0": res["incremental"]["nochange_embedded"] == 0,
@@ -572,25 +576,29 @@ def table(res: dict[str, Any]) -> str:
         f"| metric | value | ({res['n_articles']} articles, {b['chunks']} chunks) |",
         "|---|---|---|",
         f"| full build | {b['seconds']:.1f} s | {b['chunks_per_s']:.1f} chunks/s end to end; "
-        f"{b.get('texts_embedded', b['embedded'])} texts embedded "
-        f"({b.get('sentences_embedded', 0)} of them sentences), "
+        f"{b.get('texts_embedded', b['embedded'])} sentences embedded, "
         f"{b.get('texts_per_s', b['chunks_per_s']):.1f} texts/s |",
-        f"| raw encode (sample {b['raw_sample']}) | {b['raw_chunks_per_s']:.1f} chunks/s | "
-        f"same batch size {b['batch_size']}; the build's mix of chunks and sentences "
-        f"{b.get('raw_texts_per_s_same_mix', 0):.1f} texts/s |",
-        f"| pipeline / raw (same texts) | {b['ratio_pipeline_vs_raw']:.2f} | the build's engine "
-        f"{b.get('build_engine', 'torch')} alone: {b.get('engine_texts_per_s_same_mix', 0):.1f} "
-        f"texts/s; vs sentence-transformers alone {b.get('ratio_pipeline_vs_raw_torch', 0):.2f} |",
-        f"| build time / raw encode of the chunks alone | "
-        f"{b.get('ratio_build_vs_chunk_only_raw', 0):.2f} | the cost of sentence vectors |",
+        f"| raw encode of the chunks (sample {b['raw_sample']}) | "
+        f"{b['raw_chunks_per_s']:.1f} chunks/s | sentence-transformers, batch {b['batch_size']}; "
+        f"the build's engine {b.get('build_engine', 'torch')}: "
+        f"{b.get('engine_chunks_per_s', 0):.1f} chunks/s |",
+        f"| **build / raw encode, same chunks** | "
+        f"{b.get('ratio_build_vs_raw_chunks', 0):.2f} | chunks/s end to end over raw encode "
+        f"of the chunks; over the build's engine on them "
+        f"{b.get('ratio_build_vs_engine_chunks', 0):.2f} (the model reads sentences; a chunk's "
+        f"vector is their mean) |",
+        f"| pipeline / model alone (same texts) | {b['ratio_pipeline_vs_raw']:.2f} | sentences "
+        f"a second end to end over the engine alone on them "
+        f"({b.get('engine_texts_per_s_same_mix', 0):.1f}/s); over sentence-transformers "
+        f"{b.get('ratio_pipeline_vs_raw_torch', 0):.2f} |",
         f"| build peak RSS | {b['peak_rss_mb']:.0f} MB | |",
         f"| index size | {b['index_bytes'] / 2**20:.1f} MB | "
         f"{b['bytes_per_chunk'] / 1024:.2f} KiB/chunk |",
         f"| no-change rebuild | {inc['nochange_seconds']:.2f} s | "
         f"embedded {inc['nochange_embedded']} |",
         f"| 1% edited ({inc['edited_documents']} docs) | {inc['edit_seconds']:.1f} s | "
-        f"embedded {inc['edit_embedded']} chunks and {inc.get('edit_sentences_embedded', 0)} "
-        f"sentences, reused {inc['edit_reused']} chunks |",
+        f"embedded {inc.get('edit_sentences_embedded', 0)} sentences, made "
+        f"{inc['edit_embedded']} chunk vectors, reused {inc['edit_reused']} |",
         f"| warm ask p50 / p95 | {lat['total']['p50']:.0f} / {lat['total']['p95']:.0f} ms | "
         f"{q['questions']} questions, {q['abstained']} abstained |",
         f"| retrieve p50 / p95 | {lat['retrieve']['p50']:.0f} / {lat['retrieve']['p95']:.0f} ms |"

@@ -214,7 +214,7 @@ def query_embedder(name: str) -> Embedder:
 
 
 def index_embedder(name: str) -> Embedder:
-    """The embedder a build embeds chunks and sentences with for ``name``.
+    """The embedder a build embeds sentences with (chunk vectors are their means) for ``name``.
 
     For all-MiniLM-L6-v2 (with onnxruntime, a main dependency) it is the fp32 ONNX twin that
     also embeds questions (``query_embedder``), exported once to ``~/.cache/rag/models`` on

@@ -2,11 +2,12 @@
 
 ``build_index`` compares every file's hash with the live generation and then adds new
 documents, replaces changed ones (their old chunks go, no stale or duplicate chunk stays) and
-removes deleted ones. Chunks are embedded for retrieval, and every sentence of a chunk too, so
-that the composer compares sentences with a question without embedding any at question time.
-Only texts never embedded before are embedded: vectors are cached by text hash, and even a
-killed build's vectors are harvested by the next one. Nothing is written when nothing changed.
-The new generation goes live atomically (see ``rag.store``).
+removes deleted ones. Every sentence of a chunk is embedded, so that the composer compares
+sentences with a question without embedding any at question time, and a chunk's vector for
+retrieval is the length-weighted mean of its sentences' (``chunk_vector``): the model reads
+each sentence once and no chunk. Only texts never embedded before are embedded: vectors are
+cached by text hash, and even a killed build's vectors are harvested by the next one. Nothing
+is written when nothing changed. The new generation goes live atomically (see ``rag.store``).
 
 Two stages do the heavy work: reading (parse, clean, chunk the new or changed files) and
 embedding (the texts without a vector). An ``Executor`` runs them: ``LocalExecutor`` in this
@@ -58,6 +59,7 @@ from .ingest import (
 )
 from .settings import DEFAULT_MODEL
 from .store import (
+    CHUNK_VECTORS,
     SENTENCE_VECTORS,
     Writer,
     current_generation,
@@ -71,7 +73,9 @@ from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-# progress(stage, done, total): stages are "read" (files) and "embed" (chunks)
+CHUNK_VECTOR_BATCH = 2000  # chunk vectors made (and their sentence vectors read) at a time
+
+# progress(stage, done, total): stages are "read" (files) and "embed" (sentences)
 ProgressFn = Callable[[str, int, int], None]
 # What reading one file gave: its document and chunks, or why it was passed over.
 Parsed = tuple[str, Document | RagError, list[Chunk]]
@@ -156,11 +160,11 @@ class BuildStats:
     unchanged: int = 0
     documents: int = 0
     chunks: int = 0
-    embedded: int = 0  # chunk texts embedded by this build
+    embedded: int = 0  # chunk vectors made by this build (from their sentences' vectors)
     reused: int = 0  # chunk texts whose vectors were already cached
     sentences_embedded: int = 0  # sentence texts embedded by this build
     sentences_reused: int = 0  # sentence texts whose vectors were already stored
-    texts_embedded: int = 0  # distinct texts embedded (a one-sentence chunk counts once)
+    texts_embedded: int = 0  # distinct texts the model read (sentences)
     # (file, reason) for every file passed over, by name: one line each, what and how to fix
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -174,7 +178,7 @@ class BuildStats:
         return (
             f"{self.documents} documents, {self.chunks} chunks: {self.added} added, "
             f"{self.replaced} replaced, {self.removed} removed, {self.unchanged} unchanged; "
-            f"{self.embedded} chunks embedded, {self.reused} reused; "
+            f"{self.embedded} chunk vectors made, {self.reused} reused; "
             f"{self.sentences_embedded} sentences embedded, {self.sentences_reused} reused"
             + (f"; {len(self.skipped)} files skipped" if self.skipped else "")
             + f" ({self.seconds:.1f} s)"
@@ -320,6 +324,7 @@ def build_index(
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "n_documents": writer.document_count(),
                 "sentence_vectors": SENTENCE_VECTORS,
+                "chunk_vectors": CHUNK_VECTORS,
             }
             missing = writer.missing_sentence_vectors()
             if missing:
@@ -362,6 +367,7 @@ def _base_generation(
         manifest.get("chunker") == chunker
         and manifest.get("cleaner_version") == CLEANER_VERSION
         and manifest.get("sentence_vectors") == SENTENCE_VECTORS  # else: add them
+        and manifest.get("chunk_vectors") == CHUNK_VECTORS  # else: make them again
         and not rebuild
     )
     return gen, same  # other chunker: re-chunk everything, but reuse cached vectors
@@ -375,20 +381,20 @@ def _embed_missing(
     progress: ProgressFn | None,
     stats: BuildStats,
 ) -> None:
-    """Embed the chunk and sentence texts of ``parsed`` that have no vector yet, each text
-    once (a one-sentence chunk's vector serves both), and store them as they come."""
-    chunk_texts: dict[str, str] = {}
+    """Embed the sentences of ``parsed`` that have no vector yet and store them as they come,
+    then make the chunk vectors not cached yet from them (``chunk_vector``)."""
+    chunk_sents: dict[str, list[tuple[str, int]]] = {}  # chunk hash -> (sentence hash, length)
     sent_texts: dict[str, str] = {}
     for doc, chunks in parsed:
         for c in chunks:
-            chunk_texts.setdefault(text_hash(c.text), c.text)
+            spans = [doc.text[s:e] for s, e in c.sentences]
+            chunk_sents.setdefault(text_hash(c.text), [(text_hash(t), len(t)) for t in spans])
         sent_texts.update(sentence_texts(doc.text, chunks))
-    need_chunk = set(chunk_texts) - writer.cached_hashes(chunk_texts)
+    need_chunk = set(chunk_sents) - writer.cached_hashes(chunk_sents)
     need_sent = set(sent_texts) - writer.cached_hashes(sent_texts, "sentence_vectors")
-    texts = {**sent_texts, **chunk_texts}
     # Similar lengths batched together: less padding, as sentence-transformers does itself.
-    missing = sorted(need_chunk | need_sent, key=lambda h: (len(texts[h]), h))
-    stats.reused = len(chunk_texts) - len(need_chunk)
+    missing = sorted(need_sent, key=lambda h: (len(sent_texts[h]), h))
+    stats.reused = len(chunk_sents) - len(need_chunk)
     stats.sentences_reused = len(sent_texts) - len(need_sent)
     done = 0
 
@@ -399,11 +405,31 @@ def _embed_missing(
             progress("embed", done, len(missing))
 
     # Stored batch by batch as they come (each commits): a killed build loses one at most.
-    for part, vecs in executor.embed([(h, texts[h]) for h in missing], batch_size, tick):
-        for table, need in (("embeddings", need_chunk), ("sentence_vectors", need_sent)):
-            rows = [j for j, h in enumerate(part) if h in need]
-            if rows:
-                writer.put_embeddings([part[j] for j in rows], vecs[rows], table)
+    for part, vecs in executor.embed([(h, sent_texts[h]) for h in missing], batch_size, tick):
+        writer.put_embeddings(part, vecs, "sentence_vectors")
+    todo = sorted(need_chunk)
+    for i in range(0, len(todo), CHUNK_VECTOR_BATCH):
+        part = todo[i : i + CHUNK_VECTOR_BATCH]
+        stored = writer.stored_sentence_vectors([h for c in part for h, _ in chunk_sents[c]])
+        vecs = np.stack([chunk_vector([stored[h] for h, _ in chunk_sents[c]],
+                                      [n for _, n in chunk_sents[c]]) for c in part])
+        writer.put_embeddings(part, vecs)
     stats.embedded = len(need_chunk)
     stats.sentences_embedded = len(need_sent)
     stats.texts_embedded = len(missing)
+
+
+def chunk_vector(sentence_vectors: Sequence[np.ndarray], lengths: Sequence[int]) -> np.ndarray:
+    """A chunk's vector (``rag.store.CHUNK_VECTORS``): the mean of its sentences' vectors
+    weighted by their lengths, scaled to unit length.
+
+    >>> chunk_vector([np.array([1.0, 0.0]), np.array([0.0, 1.0])], [30, 10]).round(3)
+    array([0.949, 0.316], dtype=float32)
+    """
+    if not sentence_vectors or len(sentence_vectors) != len(lengths):
+        raise ValueError(f"a chunk needs one vector per sentence, got {len(sentence_vectors)} "
+                         f"vectors and {len(lengths)} lengths")
+    w = np.asarray(lengths, dtype=np.float32)[:, None]
+    mean = (np.stack(sentence_vectors).astype(np.float32) * w).sum(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm if norm > 0 else mean).astype(np.float32)

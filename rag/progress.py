@@ -23,7 +23,7 @@ def tqdm_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]
 
     bars: dict[str, Any] = {}
     labels = {"scan": "hashing files", "read": "reading",
-              "embed": "embedding chunks and sentences"}
+              "embed": "embedding sentences"}
 
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)

@@ -8,7 +8,8 @@ Layout of an index directory::
       gen-000007/          the live generation
         manifest.json      format version, embedding model, dimension, chunker settings, counts
         store.sqlite       documents, chunks, chunks_fts (BM25), embeddings (chunk vectors,
-                           cache by text hash), sentences and sentence_vectors (float16)
+                           cache by text hash: the mean of their sentences' vectors),
+                           sentences and sentence_vectors (float16)
         vectors.faiss      FAISS inner-product index over chunk vectors, ids = chunks.rowid
       gen-000006/          the previous generation (kept for readers still using it)
 
@@ -79,6 +80,20 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (text_hash TEXT PRIMARY KEY, vector 
 # cosines within ~1e-3 of float32), so that a question embeds nothing but itself. Recorded in
 # the manifest: an index without them is re-chunked by the next build (chunk vectors reused).
 SENTENCE_VECTORS = 1
+
+# How a chunk's vector is made. "sentence-mean": the mean of its sentences' vectors, weighted
+# by their length in characters, normalised; the model reads each sentence once and no chunk,
+# half the text a build would embed otherwise (the overlap sentences are read once too).
+# Measured on 1,000 news articles (500 known-item questions, dense retrieval alone): recall@5
+# 0.972 vs 0.970 with chunks embedded whole, recall@1 0.818 vs 0.828. Recorded in the manifest
+# and in the database: a chunk vector made another way is never reused (see ``Writer``).
+CHUNK_VECTORS = "sentence-mean"
+
+
+def _meta(conn: sqlite3.Connection, schema: str, key: str) -> str | None:
+    """A value of the ``meta`` table of the attached database ``schema`` (None if unset)."""
+    row = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def text_hash(text: str) -> str:
@@ -339,9 +354,11 @@ class Writer:
             dst.close()
         self.conn = connect(self.tmp / DB)
         self.conn.executescript(SCHEMA)
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedding_model', ?)",
-            (embedding_model,),
+        if _meta(self.conn, "main", "chunk_vectors") != CHUNK_VECTORS:
+            self.conn.execute("DELETE FROM embeddings")  # made another way: made again
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+            [("embedding_model", embedding_model), ("chunk_vectors", CHUNK_VECTORS)],
         )
         self.conn.commit()
         self.embedding_model = embedding_model
@@ -366,6 +383,20 @@ class Writer:
             have.update(r[0] for r in rows)
         return have
 
+    def stored_sentence_vectors(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """hash -> stored vector (float32) of those sentence ``hashes`` that have one."""
+        out: dict[str, np.ndarray] = {}
+        hs = list(set(hashes))
+        for i in range(0, len(hs), 500):
+            part = hs[i : i + 500]
+            rows = self.conn.execute(
+                "SELECT text_hash, vector FROM sentence_vectors WHERE text_hash IN "
+                f"({','.join('?' * len(part))})", part,
+            )
+            out.update((h, np.frombuffer(v, dtype=np.float16).astype(np.float32))
+                       for h, v in rows)
+        return out
+
     def put_embeddings(
         self, hashes: Sequence[str], vectors: np.ndarray, table: str = "embeddings"
     ) -> None:
@@ -386,15 +417,12 @@ class Writer:
         except sqlite3.Error:
             return 0
         try:
-            row = self.conn.execute(
-                "SELECT value FROM old.meta WHERE key = 'embedding_model'"
-            ).fetchone()
-            if row is None or row[0] != self.embedding_model:
+            if _meta(self.conn, "old", "embedding_model") != self.embedding_model:
                 return 0
             before = self.conn.total_changes
-            self.conn.execute(
-                "INSERT OR IGNORE INTO embeddings SELECT text_hash, vector FROM old.embeddings"
-            )
+            if _meta(self.conn, "old", "chunk_vectors") == CHUNK_VECTORS:
+                self.conn.execute("INSERT OR IGNORE INTO embeddings "
+                                  "SELECT text_hash, vector FROM old.embeddings")
             has_sentences = self.conn.execute(
                 "SELECT 1 FROM old.sqlite_master WHERE name = 'sentence_vectors'"
             ).fetchone()

@@ -331,12 +331,12 @@ def test_index_progress_bar_moves_per_batch(corpus: Path, tmp_path: Path) -> Non
               env={"RAG_EMBEDDING_MODEL": "hash"})
     assert out.returncode == 0, out.stderr
     bars = out.stderr.replace("\r", "\n")
-    totals = set(re.findall(r"embedding chunks and sentences:.*?\| *\d+/(\d+) ", bars))
+    totals = set(re.findall(r"embedding sentences:.*?\| *\d+/(\d+) ", bars))
     assert len(totals) == 1, out.stderr
     n = int(totals.pop())
-    chunks = int(out.stdout.split(" chunks embedded")[0].rsplit(" ", 1)[1])
-    assert n > chunks > 0  # every sentence of the chunks too
-    shown = [int(k) for k in re.findall(rf"embedding chunks and sentences:.*?\| *(\d+)/{n} ",
+    chunks = int(out.stdout.split(" chunk vectors made")[0].rsplit(" ", 1)[1])
+    assert n > chunks > 0  # every sentence of the chunks, read once
+    shown = [int(k) for k in re.findall(rf"embedding sentences:.*?\| *(\d+)/{n} ",
                                         bars)]
     assert shown[0] == 0 and shown[-1] == n
     assert {4, 8} <= set(shown), out.stderr  # batches in between, not 0 then 100 %
@@ -355,7 +355,7 @@ def test_model_loading_is_announced(corpus: Path, tmp_path: Path) -> None:
     loading = err.find("rag: loading the embedding model all-MiniLM-L6-v2 (onnxruntime)")
     loaded = re.findall(r"rag: the embedding model all-MiniLM-L6-v2 loaded in (\d+\.\d) s", err)
     assert loading >= 0 and len(loaded) == 1, err
-    assert loading < err.find("embedding chunks and sentences:   0%"), err
+    assert loading < err.find("embedding sentences:   0%"), err
     out = run("index", str(corpus), "--index", index)
     assert out.returncode == 0 and "loading" not in out.stderr, out.stderr
     out = run("ask", "Why won't Russia drop Assad?", "--index", index)

@@ -169,7 +169,7 @@ def test_cli_index_on_ray(ray_hash: RayExecutor, tmp_path: Path, monkeypatch: py
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert f"index {index}: 2 documents" in out.out and "2 added" in out.out
-    assert "chunks embedded" in out.out
+    assert "chunk vectors made" in out.out
     assert rag.load(index, embedding_model="hash").ask("How many Tomahawk missiles?").citations
     import ray
 
@@ -193,7 +193,7 @@ def test_cli_joins_a_cluster_and_leaves_it_running(ray_hash: RayExecutor, tmp_pa
     assert "2 added" in out.stdout
     lines = [ln for ln in out.stderr.replace("\r", "\n").splitlines() if ln.strip()]
     assert any(ln.startswith(f"rag: using the Ray cluster at {address}") for ln in lines)
-    assert all(ln.startswith(("rag: ", "hashing files", "reading", "embedding chunks"))
+    assert all(ln.startswith(("rag: ", "hashing files", "reading", "embedding sentences"))
                for ln in lines), out.stderr
     assert ray.cluster_resources().get("CPU") == 2  # still running
 

@@ -78,9 +78,7 @@ def test_answers_are_the_same_with_stored_and_fresh_vectors(corpus: Path, tmp_pa
     assert len(emb.texts) > 4 * len(questions)  # the old way embedded sentences
 
 
-def test_an_index_without_sentence_vectors_gets_them_reusing_chunk_vectors(
-    corpus: Path, tmp_path: Path
-) -> None:
+def test_an_index_without_sentence_vectors_gets_them(corpus: Path, tmp_path: Path) -> None:
     index = tmp_path / "index"
     rag.build_index(corpus, index, embedding_model="hash")
     gen = current_generation(index)
@@ -90,9 +88,80 @@ def test_an_index_without_sentence_vectors_gets_them_reusing_chunk_vectors(
     (gen / "manifest.json").write_text(json.dumps(manifest))
     emb = Counting()
     stats = rag.build_index(corpus, index, embedder=emb)
-    assert stats.embedded == 0 and stats.reused == stats.chunks  # no chunk embedded again
-    assert stats.sentences_reused > 0  # (their vectors were in the old database)
+    assert stats.embedded == 0 and stats.reused == stats.chunks  # no chunk vector made again
+    assert stats.sentences_reused > 0 and emb.texts == []  # (their vectors were in the database)
     assert Store.open(index).manifest["sentence_vectors"] == 1
+
+
+def chunk_rows(store: Store) -> list[tuple[str, list[str], np.ndarray]]:
+    """(chunk text, its sentences, its stored vector) for every chunk."""
+    rows = store.conn.execute(
+        "SELECT d.text, c.start, c.end, c.sentences, e.vector FROM chunks c "
+        "JOIN documents d USING(doc_id) JOIN embeddings e USING(text_hash) ORDER BY c.id"
+    ).fetchall()
+    return [(t[s:e], [t[a:b] for a, b in json.loads(sj)], np.frombuffer(v, dtype=np.float32))
+            for t, s, e, sj, v in rows]
+
+
+def test_a_chunk_vector_is_the_length_weighted_mean_of_its_sentences(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """The model reads sentences only; every chunk's vector (in SQLite and in FAISS) is the
+    normalised length-weighted mean of its sentences' stored vectors."""
+    from rag.index import chunk_vector
+
+    emb = Counting()
+    stats = rag.build_index(corpus, tmp_path / "index", embedder=emb)
+    store = Store.open(tmp_path / "index")
+    rows = chunk_rows(store)
+    assert len(rows) == stats.chunks == stats.embedded > 5
+    sents = sentences_of(store)
+    assert sorted(emb.texts) == sorted(sents)  # each sentence once, no chunk
+    assert any(len(s) > 1 for _, s, _ in rows)
+    got = store.sentence_vectors(sorted(sents))
+    for text, ss, vec in rows:
+        want = chunk_vector([got[x] for x in ss], [len(x) for x in ss])
+        assert np.allclose(vec, want, atol=1e-6) and abs(float(np.linalg.norm(vec)) - 1) < 1e-5
+        if len(ss) > 1:  # not the vector of the chunk's text embedded whole
+            assert float(vec @ HashEmbedder().embed([text])[0]) < 0.999
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM chunks ORDER BY id")]
+    scores, found = store.faiss_index.search(np.stack([v for _, _, v in rows]), 1)
+    assert list(found[:, 0]) == ids and scores.min() > 0.9999  # FAISS holds the same vectors
+
+
+def test_chunk_vectors_made_another_way_are_made_again(corpus: Path, tmp_path: Path) -> None:
+    """An index whose chunk vectors were the chunks embedded whole (before ``CHUNK_VECTORS``)
+    gets mean vectors at its next build, reusing its sentence vectors: nothing is embedded."""
+    index = tmp_path / "index"
+    rag.build_index(corpus, index, embedding_model="hash")
+    gen = current_generation(index)
+    assert gen is not None
+    manifest = json.loads((gen / "manifest.json").read_text())
+    del manifest["chunk_vectors"]
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    store = Store.open(index)
+    whole = {text_hash(t): HashEmbedder().embed([t])[0] for t, _, _ in chunk_rows(store)}
+    store.close()
+    import sqlite3
+
+    with sqlite3.connect(gen / "store.sqlite") as db:  # as an older build wrote them
+        db.executemany("UPDATE embeddings SET vector = ? WHERE text_hash = ?",
+                       [(v.astype(np.float32).tobytes(), h) for h, v in whole.items()])
+        db.execute("DELETE FROM meta WHERE key = 'chunk_vectors'")
+    emb = Counting()
+    stats = rag.build_index(corpus, index, embedder=emb)
+    assert emb.texts == [] and stats.reused == 0 and stats.embedded == stats.chunks
+    store = Store.open(index)
+    assert store.manifest["chunk_vectors"] == "sentence-mean"
+    multi = [(t, v) for t, s, v in chunk_rows(store) if len(s) > 1]
+    assert multi and all(not np.allclose(v, whole[text_hash(t)], atol=1e-3) for t, v in multi)
+
+
+def test_chunk_vector_needs_one_vector_per_sentence() -> None:
+    from rag.index import chunk_vector
+
+    with pytest.raises(ValueError, match="one vector per sentence, got 0 vectors and 0"):
+        chunk_vector([], [])
 
 
 def test_an_edit_embeds_only_new_sentences_and_a_delete_drops_them(
@@ -105,7 +174,7 @@ def test_an_edit_embeds_only_new_sentences_and_a_delete_drops_them(
     emb = Counting()
     stats = rag.build_index(corpus, index, embedder=emb)
     new = [t for t in emb.texts if "sixty Tomahawk" in t]
-    assert stats.sentences_embedded == 1 and len(new) == 1 + stats.embedded
+    assert stats.sentences_embedded == 1 == len(new) and stats.embedded >= 1  # its chunks
     assert all("sixty Tomahawk" in t for t in emb.texts)  # nothing unchanged re-embedded
     store = Store.open(index)
     n_vectors = store.conn.execute("SELECT count(*) FROM sentence_vectors").fetchone()[0]
