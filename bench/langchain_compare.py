@@ -293,7 +293,7 @@ def phase_rag_build(p: dict[str, Any]) -> dict[str, Any]:
         "build_stats": {k: v for k, v in asdict(stats).items() if k != "skipped"},
         "skipped": len(stats.skipped), **_embedded(counts),
         # what the model read, as BuildStats says: sentences (a chunk's vector is the mean of
-        # its sentences', rag.store.CHUNK_VECTORS)
+        # its sentences', rag.settings.CHUNK_VECTORS)
         "sentence_texts_embedded": stats.sentences_embedded,
         "chunk_vectors_made": stats.embedded,
         "index_bytes": dir_bytes(index), "peak_rss_mb": maxrss_mb(),

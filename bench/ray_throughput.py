@@ -5,13 +5,13 @@
 Builds the same corpus (the first N articles of ``../shared/data/news-cnn-dm-10k.jsonl.gz``)
 three times into fresh index folders, each build in a fresh subprocess (a cold start each: the
 model loads, Ray starts): locally, then on a local Ray instance with 1 and with 2 workers
-(one CPU and one actor each). It prints, per build, the texts embedded (chunks and their
-sentences), the wall time, texts/s end to end (start-up included) and texts/s once the first
-vectors are back (steady state), and the ratios to the local build; JSON in ``bench/out/``.
+(one CPU and one actor each). It prints, per build, the texts embedded (sentences), the wall
+time, texts/s end to end (start-up included) and texts/s once the first vectors are back
+(steady state), and the ratios to the local build; JSON in ``bench/out/``.
 It checks that the three indexes hold the same chunks and vectors (equal within 1e-5).
 
-A local build lets torch use every core; a Ray worker uses one (Ray sets its thread count to
-its CPUs), so on one machine two workers are about a local build, minus Ray's start-up: the
+A local build lets onnxruntime use every core; a Ray worker uses one thread (the CPU Ray
+gives it), so on one machine two workers are about a local build, minus Ray's start-up: the
 point of ``--ray`` is more machines, and these figures are its per-machine overhead. Figures
 are wall-clock on a shared machine: compare the ratios of one run.
 """

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         stats = rag.build_index(settings.corpus_dir, settings.index_dir,
                                 embedding_model=settings.embedding_model,
                                 chunk_size=settings.chunk_size,
-                                chunk_overlap=settings.chunk_overlap)
+                                chunk_overlap=settings.chunk_overlap,
+                                chunk_vectors=settings.chunk_vectors)
         qa = rag.load(settings.index_dir, settings)
         scorer = SupportScorer()
         from evals.suite import run_cases
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             news_stats = rag.build_index(news_dir, args.news_index,
                                          embedding_model=settings.embedding_model,
                                          chunk_size=settings.chunk_size,
-                                         chunk_overlap=settings.chunk_overlap)
+                                         chunk_overlap=settings.chunk_overlap,
+                                         chunk_vectors=settings.chunk_vectors)
             news_chunks = news_stats.chunks
             news_qa = rag.load(args.news_index, settings.with_(corpus_dir=news_dir))
             bar = tqdm(total=len(news_cases), desc="news cases", disable=args.no_progress,

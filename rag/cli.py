@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from .errors import IndexMismatchError, IndexMissingError, MissingDependencyError, RagError
-from .settings import GENERATORS, Settings, add_serve_arguments, serve_address
+from .settings import CHUNK_VECTORS, GENERATORS, Settings, add_serve_arguments, serve_address
 from .types import Answer
 
 
@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     common(ix)
     ix.add_argument("--rebuild", action="store_true", help="re-read every document")
     ix.add_argument("--batch-size", type=int, dest="embed_batch_size")
+    ix.add_argument(
+        "--chunk-vectors", choices=CHUNK_VECTORS, dest="chunk_vectors",
+        help="how a chunk's vector is made: the length-weighted mean of its sentences' "
+        "vectors (sentence-mean, default: ~2x faster builds) or the chunk embedded whole "
+        "(whole); changing it makes every chunk vector again ($RAG_CHUNK_VECTORS)",
+    )
     ix.add_argument(
         "--ray", nargs="?", const="local", metavar="ADDRESS",
         help="read and embed on Ray: a local instance, or the cluster at ADDRESS (HOST:6379, "
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             top_k=getattr(args, "top_k", None),
             corpus_dir=getattr(args, "corpus", None),
             embed_batch_size=getattr(args, "embed_batch_size", None),
+            chunk_vectors=getattr(args, "chunk_vectors", None),
             generator=getattr(args, "generator", None),
             model=getattr(args, "model", None),
             base_url=getattr(args, "base_url", None),
@@ -213,6 +220,7 @@ def _index(
                 embedding_model=settings.embedding_model, chunk_size=settings.chunk_size,
                 chunk_overlap=settings.chunk_overlap, batch_size=settings.embed_batch_size,
                 rebuild=rebuild, progress=progress, executor=executor,
+                chunk_vectors=settings.chunk_vectors,
             )
     finally:
         close()

@@ -213,7 +213,7 @@ def query_embedder(name: str) -> Embedder:
         return emb
 
 
-def index_embedder(name: str) -> Embedder:
+def index_embedder(name: str, threads: int = 0) -> Embedder:
     """The embedder a build embeds sentences with (chunk vectors are their means) for ``name``.
 
     For all-MiniLM-L6-v2 (with onnxruntime, a main dependency) it is the fp32 ONNX twin that
@@ -221,19 +221,24 @@ def index_embedder(name: str) -> Embedder:
     first use (that export is the only step that loads torch): the same vectors as
     sentence-transformers (cosine >= 0.9999998) at 1.6x the speed on chunks and 2.3x on
     sentences on 2 cores (``bench/RESULTS.md``, run 4). It keeps the name ``name``, as its
-    vectors are that model's. Otherwise, ``get_embedder(name)``.
+    vectors are that model's. Otherwise, ``get_embedder(name)``. ``threads`` > 0 caps the ONNX
+    session's threads (a Ray worker given one CPU) and gives an embedder of its own.
     """
     if name not in QUERY_ONNX_MODELS or importlib.util.find_spec("onnxruntime") is None:
         return get_embedder(name)
-    with _embedders_lock:
-        emb = _query_embedders.get(name)
-        if emb is None:
-            from .embed_onnx import OnnxEmbedder, default_cache_dir
+    from .embed_onnx import OnnxEmbedder, default_cache_dir
 
-            emb = OnnxEmbedder(name + "+onnx", default_cache_dir())
-            emb.name = name
-            _query_embedders[name] = emb  # questions in this process share it
+    if threads:
+        emb = OnnxEmbedder(name + "+onnx", default_cache_dir(), threads=threads)
+        emb.name = name
         return emb
+    with _embedders_lock:
+        found = _query_embedders.get(name)
+        if found is None:
+            found = OnnxEmbedder(name + "+onnx", default_cache_dir())
+            found.name = name
+            _query_embedders[name] = found  # questions in this process share it
+        return found
 
 
 def prepare_query_model(embedder: Embedder) -> None:

@@ -57,9 +57,8 @@ from .ingest import (
     scan_corpus,
     unreadable_reason,
 )
-from .settings import DEFAULT_MODEL
+from .settings import CHUNK_VECTORS, DEFAULT_CHUNK_VECTORS, DEFAULT_MODEL
 from .store import (
-    CHUNK_VECTORS,
     SENTENCE_VECTORS,
     Writer,
     current_generation,
@@ -160,11 +159,11 @@ class BuildStats:
     unchanged: int = 0
     documents: int = 0
     chunks: int = 0
-    embedded: int = 0  # chunk vectors made by this build (from their sentences' vectors)
+    embedded: int = 0  # chunk vectors made by this build (embedded whole, or from sentences)
     reused: int = 0  # chunk texts whose vectors were already cached
     sentences_embedded: int = 0  # sentence texts embedded by this build
     sentences_reused: int = 0  # sentence texts whose vectors were already stored
-    texts_embedded: int = 0  # distinct texts the model read (sentences)
+    texts_embedded: int = 0  # distinct texts the model read (sentences; "whole": and chunks)
     # (file, reason) for every file passed over, by name: one line each, what and how to fix
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -213,12 +212,17 @@ def build_index(
     rebuild: bool = False,
     progress: ProgressFn | None = None,
     executor: Executor | None = None,
+    chunk_vectors: str = DEFAULT_CHUNK_VECTORS,
 ) -> BuildStats:
     """Create or incrementally update the index at ``index_dir`` from ``corpus_dir``.
 
     ``executor`` runs the reading and embedding (default: ``LocalExecutor``, in this process);
     when given, its embedder is the model (``embedding_model`` and ``embedder`` are unused).
+    ``chunk_vectors``: how chunk vectors are made, one of ``rag.settings.CHUNK_VECTORS``.
     """
+    if chunk_vectors not in CHUNK_VECTORS:
+        raise ValueError(f"chunk_vectors must be one of {', '.join(CHUNK_VECTORS)}, "
+                         f"got {chunk_vectors!r}")
     t0 = time.perf_counter()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
     if executor is None:
@@ -242,7 +246,8 @@ def build_index(
     for name, reason in passed_over:
         skip(name, reason)
     with _build_lock(index_dir):
-        base, reuse_docs = _base_generation(index_dir, embedder.name, chunker, rebuild)
+        base, reuse_docs = _base_generation(index_dir, embedder.name, chunker, chunk_vectors,
+                                            rebuild)
         # doc_id -> (source_hash, text_hash) in the base; the new generation starts as its copy
         old = document_hashes(base) if base is not None else {}
         rank = {doc_id_for(p, corpus_dir): i for i, p in enumerate(files)}  # name order
@@ -297,7 +302,7 @@ def build_index(
             log.info("index is up to date: %s", stats.summary())
             return stats
 
-        writer = Writer(index_dir, base, embedder.name)
+        writer = Writer(index_dir, base, embedder.name, chunk_vectors)
         try:
             for stale in stale_builds(index_dir):
                 if stale != writer.tmp and (stale / "store.sqlite").exists():
@@ -324,7 +329,7 @@ def build_index(
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "n_documents": writer.document_count(),
                 "sentence_vectors": SENTENCE_VECTORS,
-                "chunk_vectors": CHUNK_VECTORS,
+                "chunk_vectors": chunk_vectors,
             }
             missing = writer.missing_sentence_vectors()
             if missing:
@@ -346,7 +351,7 @@ def build_index(
 
 
 def _base_generation(
-    index_dir: Path, model: str, chunker: dict[str, object], rebuild: bool
+    index_dir: Path, model: str, chunker: dict[str, object], chunk_vectors: str, rebuild: bool
 ) -> tuple[Path | None, bool]:
     """The generation to start from, and whether its documents can be kept as they are."""
     try:
@@ -367,7 +372,7 @@ def _base_generation(
         manifest.get("chunker") == chunker
         and manifest.get("cleaner_version") == CLEANER_VERSION
         and manifest.get("sentence_vectors") == SENTENCE_VECTORS  # else: add them
-        and manifest.get("chunk_vectors") == CHUNK_VECTORS  # else: make them again
+        and manifest.get("chunk_vectors", "whole") == chunk_vectors  # else: make them again
         and not rebuild
     )
     return gen, same  # other chunker: re-chunk everything, but reuse cached vectors
@@ -381,19 +386,25 @@ def _embed_missing(
     progress: ProgressFn | None,
     stats: BuildStats,
 ) -> None:
-    """Embed the sentences of ``parsed`` that have no vector yet and store them as they come,
-    then make the chunk vectors not cached yet from them (``chunk_vector``)."""
+    """Embed the sentences of ``parsed`` that have no vector yet (and, for ``"whole"`` chunk
+    vectors, the chunks), each text once, storing them as they come; then, for
+    ``"sentence-mean"``, make the chunk vectors not cached yet from them (``chunk_vector``)."""
+    whole = writer.chunk_vectors == "whole"
     chunk_sents: dict[str, list[tuple[str, int]]] = {}  # chunk hash -> (sentence hash, length)
+    chunk_texts: dict[str, str] = {}
     sent_texts: dict[str, str] = {}
     for doc, chunks in parsed:
         for c in chunks:
             spans = [doc.text[s:e] for s, e in c.sentences]
-            chunk_sents.setdefault(text_hash(c.text), [(text_hash(t), len(t)) for t in spans])
+            h = text_hash(c.text)
+            chunk_texts.setdefault(h, c.text)
+            chunk_sents.setdefault(h, [(text_hash(t), len(t)) for t in spans])
         sent_texts.update(sentence_texts(doc.text, chunks))
     need_chunk = set(chunk_sents) - writer.cached_hashes(chunk_sents)
     need_sent = set(sent_texts) - writer.cached_hashes(sent_texts, "sentence_vectors")
+    texts = {**sent_texts, **chunk_texts}
     # Similar lengths batched together: less padding, as sentence-transformers does itself.
-    missing = sorted(need_sent, key=lambda h: (len(sent_texts[h]), h))
+    missing = sorted(need_sent | (need_chunk if whole else set()), key=lambda h: (len(texts[h]), h))
     stats.reused = len(chunk_sents) - len(need_chunk)
     stats.sentences_reused = len(sent_texts) - len(need_sent)
     done = 0
@@ -405,9 +416,13 @@ def _embed_missing(
             progress("embed", done, len(missing))
 
     # Stored batch by batch as they come (each commits): a killed build loses one at most.
-    for part, vecs in executor.embed([(h, sent_texts[h]) for h in missing], batch_size, tick):
-        writer.put_embeddings(part, vecs, "sentence_vectors")
-    todo = sorted(need_chunk)
+    for part, vecs in executor.embed([(h, texts[h]) for h in missing], batch_size, tick):
+        for table, need in (("embeddings", need_chunk if whole else set()),
+                            ("sentence_vectors", need_sent)):
+            rows = [j for j, h in enumerate(part) if h in need]
+            if rows:
+                writer.put_embeddings([part[j] for j in rows], vecs[rows], table)
+    todo = [] if whole else sorted(need_chunk)
     for i in range(0, len(todo), CHUNK_VECTOR_BATCH):
         part = todo[i : i + CHUNK_VECTOR_BATCH]
         stored = writer.stored_sentence_vectors([h for c in part for h, _ in chunk_sents[c]])
@@ -420,8 +435,8 @@ def _embed_missing(
 
 
 def chunk_vector(sentence_vectors: Sequence[np.ndarray], lengths: Sequence[int]) -> np.ndarray:
-    """A chunk's vector (``rag.store.CHUNK_VECTORS``): the mean of its sentences' vectors
-    weighted by their lengths, scaled to unit length.
+    """A chunk's ``"sentence-mean"`` vector (``rag.settings.CHUNK_VECTORS``): the mean of its
+    sentences' vectors weighted by their lengths, scaled to unit length.
 
     >>> chunk_vector([np.array([1.0, 0.0]), np.array([0.0, 1.0])], [30, 10]).round(3)
     array([0.949, 0.316], dtype=float32)

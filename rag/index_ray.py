@@ -11,14 +11,16 @@ index directory.
   them; workers need not see its disk) go out with ``ray.data.from_items``; ``map_batches``
   tasks parse, clean and chunk them (``load_document`` + ``chunk_document``) and send back
   each document and its chunks, pickled.
-- **embed**: the driver lists the chunk and sentence texts that have no vector yet (the
-  cache lookups are SQLite queries on the driver) and cuts them into the batches a local
-  build would make, so every model call pads the same texts together and gives the same
-  vectors; ``map_batches`` over an actor pool (``ActorPoolStrategy(size=workers)``, one CPU
-  each) embeds them, each actor loading the model once (``rag.embed.get_embedder``, offline:
-  ``HF_HUB_OFFLINE=1`` through the runtime environment). Vectors stream back
+- **embed**: the driver lists the sentences that have no vector yet (the cache lookups are
+  SQLite queries on the driver) and cuts them into the batches a local build would make, so
+  every model call pads the same texts together and gives the same vectors; ``map_batches``
+  over an actor pool (``ActorPoolStrategy(size=workers)``, one CPU each) embeds them, each
+  actor loading the model once with a local build's engine (``rag.embed.index_embedder``:
+  the model's ONNX copy on onnxruntime, one thread, made on first use once per machine;
+  offline: ``HF_HUB_OFFLINE=1`` through the runtime environment). Vectors stream back
   (``iter_batches``) and are stored batch by batch as they arrive, as locally (a killed
-  build loses at most what is in flight; the next build harvests the rest).
+  build loses at most what is in flight; the next build harvests the rest). The driver then
+  makes the chunk vectors from them, as a local build does.
 
 The stages are not fused into one pipeline on purpose: which files are kept among identical
 texts ("the first name in sort order") and which texts need a vector are only known once
@@ -57,7 +59,13 @@ from typing import Any
 import numpy as np
 
 from .chunk import chunk_document
-from .embed import QUERY_ONNX_MODELS, Progress, SentenceTransformerEmbedder, get_embedder
+from .embed import (
+    QUERY_ONNX_MODELS,
+    Progress,
+    SentenceTransformerEmbedder,
+    get_embedder,
+    index_embedder,
+)
 from .embed import prepare_query_model as _prepare_query_model
 from .errors import MissingDependencyError, RagError
 from .index import Parsed
@@ -70,11 +78,12 @@ log = logging.getLogger(__name__)
 shown = logging.getLogger("rag.loading")  # the CLI shows these lines
 
 LOCAL_WORKERS = 2
-# every worker: never reach for a model hub, no tokenizer threads on top of torch's
+# every worker: never reach for a model hub, no tokenizer threads on top of the model's
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
               "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 BATCHES_PER_BLOCK = 8  # a block is a unit of work and of progress: 8 x 32 texts, ~10 s on 1 CPU
 FILES_PER_BLOCK = 64
+WORKER_THREADS = 1  # an embedding actor asks Ray for one CPU and uses one thread
 NICENESS = "RAY_worker_niceness"  # read by the raylet a local instance starts
 
 
@@ -368,7 +377,9 @@ class _EmbedActor:
     def __init__(self, model: str, batch_size: int) -> None:
         for k, v in WORKER_ENV.items():
             os.environ.setdefault(k, v)
-        self.embedder = get_embedder(model)
+        # the engine of a local build (the model's ONNX copy on onnxruntime, made once per
+        # machine), with as many threads as the CPUs Ray gave this actor
+        self.embedder = index_embedder(model, threads=WORKER_THREADS)
         self.batch_size = batch_size
         # Loaded now, before the first batch. A model that cannot load here fails the first
         # batch instead: an actor that dies in __init__ takes its exception with it (Ray

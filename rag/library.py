@@ -82,7 +82,7 @@ class Library:
         return build_index(
             self.corpus_dir, self.index_dir, embedding_model=s.embedding_model,
             chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap,
-            batch_size=s.embed_batch_size, progress=progress,
+            batch_size=s.embed_batch_size, progress=progress, chunk_vectors=s.chunk_vectors,
         )
 
     def _load(self) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexMismatchError, IndexMissingError
+from .settings import CHUNK_VECTORS, DEFAULT_CHUNK_VECTORS
 from .types import Chunk, Document, Passage
 
 log = logging.getLogger(__name__)
@@ -80,15 +81,6 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (text_hash TEXT PRIMARY KEY, vector 
 # cosines within ~1e-3 of float32), so that a question embeds nothing but itself. Recorded in
 # the manifest: an index without them is re-chunked by the next build (chunk vectors reused).
 SENTENCE_VECTORS = 1
-
-# How a chunk's vector is made. "sentence-mean": the mean of its sentences' vectors, weighted
-# by their length in characters, normalised; the model reads each sentence once and no chunk,
-# half the text a build would embed otherwise (the overlap sentences are read once too).
-# Measured on 1,000 news articles (500 known-item questions, dense retrieval alone): recall@5
-# 0.972 vs 0.970 with chunks embedded whole, recall@1 0.818 vs 0.828. Recorded in the manifest
-# and in the database: a chunk vector made another way is never reused (see ``Writer``).
-CHUNK_VECTORS = "sentence-mean"
-
 
 def _meta(conn: sqlite3.Connection, schema: str, key: str) -> str | None:
     """A value of the ``meta`` table of the attached database ``schema`` (None if unset)."""
@@ -338,7 +330,11 @@ class Store:
 class Writer:
     """Writes the next generation into a temporary folder; ``commit`` makes it live."""
 
-    def __init__(self, index_dir: Path, base: Path | None, embedding_model: str) -> None:
+    def __init__(self, index_dir: Path, base: Path | None, embedding_model: str,
+                 chunk_vectors: str = DEFAULT_CHUNK_VECTORS) -> None:
+        if chunk_vectors not in CHUNK_VECTORS:
+            raise ValueError(f"chunk_vectors must be one of {', '.join(CHUNK_VECTORS)}, "
+                             f"got {chunk_vectors!r}")
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.number = _next_number(self.index_dir)
@@ -354,14 +350,16 @@ class Writer:
             dst.close()
         self.conn = connect(self.tmp / DB)
         self.conn.executescript(SCHEMA)
-        if _meta(self.conn, "main", "chunk_vectors") != CHUNK_VECTORS:
+        # (an index from before this was recorded made them "whole")
+        if (_meta(self.conn, "main", "chunk_vectors") or "whole") != chunk_vectors:
             self.conn.execute("DELETE FROM embeddings")  # made another way: made again
         self.conn.executemany(
             "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-            [("embedding_model", embedding_model), ("chunk_vectors", CHUNK_VECTORS)],
+            [("embedding_model", embedding_model), ("chunk_vectors", chunk_vectors)],
         )
         self.conn.commit()
         self.embedding_model = embedding_model
+        self.chunk_vectors = chunk_vectors
 
     def document_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM documents").fetchone()[0])
@@ -420,7 +418,7 @@ class Writer:
             if _meta(self.conn, "old", "embedding_model") != self.embedding_model:
                 return 0
             before = self.conn.total_changes
-            if _meta(self.conn, "old", "chunk_vectors") == CHUNK_VECTORS:
+            if (_meta(self.conn, "old", "chunk_vectors") or "whole") == self.chunk_vectors:
                 self.conn.execute("INSERT OR IGNORE INTO embeddings "
                                   "SELECT text_hash, vector FROM old.embeddings")
             has_sentences = self.conn.execute(

@@ -342,6 +342,19 @@ def test_index_progress_bar_moves_per_batch(corpus: Path, tmp_path: Path) -> Non
     assert {4, 8} <= set(shown), out.stderr  # batches in between, not 0 then 100 %
 
 
+def test_index_chunk_vectors_flag_is_recorded(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    out = run("index", str(corpus), "--index", str(index), "--chunk-vectors", "whole",
+              env={"RAG_EMBEDDING_MODEL": "hash"})
+    assert out.returncode == 0, out.stderr
+    from rag.store import Store
+
+    assert Store.open(index).manifest["chunk_vectors"] == "whole"
+    bad = run("index", str(corpus), "--index", str(index), "--chunk-vectors", "max",
+              env={"RAG_EMBEDDING_MODEL": "hash"})
+    assert bad.returncode == 2 and "invalid choice: 'max'" in bad.stderr
+
+
 @pytest.mark.model
 def test_model_loading_is_announced(corpus: Path, tmp_path: Path) -> None:
     """`rag index` and `rag ask` say on stderr that the model is loading, then how long it

@@ -206,3 +206,63 @@ def test_stored_vectors_match_the_query_model(tmp_path: Path) -> None:
     fresh = query_embedder("all-MiniLM-L6-v2").embed(sents)
     cos = [float(got[t] @ v) for t, v in zip(sents, fresh, strict=True)]
     assert min(cos) > 0.999, cos
+
+
+def test_whole_chunk_vectors_embed_each_chunk_and_switching_remakes_them(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """``chunk_vectors="whole"``: the model reads every chunk as well as every sentence, and a
+    chunk's vector is its text's. Switching mode makes every chunk vector again (nothing of the
+    other mode is reused); sentence vectors are kept."""
+    index = tmp_path / "index"
+    emb = Counting()
+    whole = rag.build_index(corpus, index, embedder=emb, chunk_vectors="whole")
+    store = Store.open(index)
+    rows = chunk_rows(store)
+    assert store.manifest["chunk_vectors"] == "whole" and whole.embedded == len(rows)
+    texts = {t for t, _, _ in rows}
+    assert texts <= set(emb.texts) and sentences_of(store) <= set(emb.texts)
+    assert len(emb.texts) == len(set(emb.texts)) == whole.texts_embedded  # each text once
+    for text, _, vec in rows:
+        assert np.allclose(vec, HashEmbedder().embed([text])[0], atol=1e-6)
+    store.close()
+    emb = Counting()
+    mean = rag.build_index(corpus, index, embedder=emb)  # the default: sentence-mean
+    assert emb.texts == [] and mean.reused == 0 and mean.embedded == mean.chunks
+    assert mean.sentences_reused == len(sentences_of(Store.open(index)))
+    assert Store.open(index).manifest["chunk_vectors"] == "sentence-mean"
+    emb = Counting()
+    again = rag.build_index(corpus, index, embedder=emb, chunk_vectors="whole")
+    multi = {t for t, s, _ in chunk_rows(Store.open(index)) if len(s) > 1}
+    assert multi and multi <= set(emb.texts) and again.sentences_embedded == 0
+    assert again.embedded == again.chunks and again.reused == 0
+
+
+def test_a_killed_build_of_the_other_mode_gives_no_chunk_vectors(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Harvest takes sentence vectors from any killed build of the same model, chunk vectors
+    only from one that made them the same way."""
+    from rag.store import Writer
+
+    stale = Writer(tmp_path / "index", None, "hash", "whole")
+    stale.put_embeddings(["c1"], np.ones((1, 4), np.float32))
+    stale.put_embeddings(["s1"], np.ones((1, 4), np.float32), "sentence_vectors")
+    stale.conn.close()
+    fresh = Writer(tmp_path / "index", None, "hash", "sentence-mean")
+    assert fresh.harvest(stale.tmp / "store.sqlite") == 1
+    assert fresh.cached_hashes(["c1"]) == set()
+    assert fresh.cached_hashes(["s1"], "sentence_vectors") == {"s1"}
+    same = Writer(tmp_path / "index2", None, "hash", "whole")
+    assert same.harvest(stale.tmp / "store.sqlite") == 2 and same.cached_hashes(["c1"]) == {"c1"}
+
+
+def test_chunk_vectors_setting_is_checked_where_it_is_set(tmp_path: Path) -> None:
+    from rag.errors import SettingsError
+
+    assert Settings.from_env({"RAG_CHUNK_VECTORS": "whole"}).chunk_vectors == "whole"
+    with pytest.raises(SettingsError, match=r"RAG_CHUNK_VECTORS='mean'.*one of sentence-mean"):
+        Settings.from_env({"RAG_CHUNK_VECTORS": "mean"})
+    with pytest.raises(ValueError, match="chunk_vectors must be one of sentence-mean, whole"):
+        rag.build_index(tmp_path, tmp_path / "index", embedding_model="hash",
+                        chunk_vectors="max")
