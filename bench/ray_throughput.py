@@ -127,7 +127,7 @@ def run(n: int, model: str, batch_size: int, workers: Sequence[int]) -> dict[str
 def table(res: dict[str, Any]) -> str:
     lines = [f"{res['articles']} articles, {res['model']}, batches of {res['batch_size']}; "
              f"{res['builds'][0]['texts']} texts embedded "
-             f"({res['builds'][0]['chunks']} chunks and their sentences)",
+             f"(the sentences of {res['builds'][0]['chunks']} chunks)",
              "",
              "| build | wall s | first vectors s | texts/s | ratio | steady texts/s | ratio |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
