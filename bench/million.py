@@ -678,7 +678,10 @@ def _bm25_variants(store: Any, terms: Sequence[Sequence[str]], texts: Sequence[s
 
 def _threads(store: Any, db: Path, terms: Sequence[Sequence[str]],
              connect: Callable[..., sqlite3.Connection]) -> dict[str, float]:
-    """2 threads running BM25 queries: sharing ``store.conn`` vs one connection each."""
+    """2 threads running BM25 queries: sharing ``store.conn`` vs one connection each (the
+    terms ``Store.search_bm25`` would score, chosen beforehand)."""
+    scored = [store.bm25_terms(q) for q in terms]
+
     def run(own: bool) -> float:
         def work(part: Sequence[Sequence[str]]) -> None:
             conn = connect(db, readonly=True) if own else store.conn
@@ -686,7 +689,7 @@ def _threads(store: Any, db: Path, terms: Sequence[Sequence[str]],
                 conn.execute(_FTS_SQL, (_expr(q), CANDIDATES)).fetchall()
             if own:
                 conn.close()
-        ts = [threading.Thread(target=work, args=(terms[i::2],)) for i in range(2)]
+        ts = [threading.Thread(target=work, args=(scored[i::2],)) for i in range(2)]
         t0 = time.perf_counter()
         for t in ts:
             t.start()

@@ -49,6 +49,14 @@ VECTORS = "vectors.faiss"
 # are opened with the Store: a re-index deletes old generations, and a connection opened
 # later to a deleted generation would fail where an open one keeps reading.
 READERS = 4
+# BM25 (FTS5) scores every row a query's terms match, so at a million chunks a common term
+# ("said", the name an archive is about) makes a question scan most of the index. A query keeps
+# its rarest terms whose postings (rows holding the term) add up to at most this many, and
+# always its rarest one: the commoner terms left out are those BM25 weighs least (lowest IDF).
+# An index with no more rows than this never leaves a term out. Fitted on the 10k news tier
+# (``bench/RESULTS.md``, run 5), not on the eval sets.
+BM25_MAX_POSTINGS = 20_000
+POSTINGS_CACHE = 50_000  # terms whose row counts a Store remembers (its index never changes)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -209,6 +217,7 @@ class Store:
         # its vectors file gone (an error for a question asked during re-indexing).
         self.faiss_index: Any = faiss.read_index(str(gen / VECTORS))
         configure_for_search(self.faiss_index, manifest.get("faiss_index"))  # e.g. efSearch
+        self._postings: dict[str, int] = {}  # term -> rows holding it (see BM25_MAX_POSTINGS)
 
     @classmethod
     def open(cls, index_dir: Path | str) -> Store:
@@ -245,18 +254,58 @@ class Store:
 
     # -- lexical -----------------------------------------------------------------------
     def search_bm25(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """(chunk row id, BM25 score, higher is better) for chunks matching any term."""
+        """(chunk row id, BM25 score, higher is better) for chunks matching any term (of a
+        large index: any of the rarest terms, ``BM25_MAX_POSTINGS``)."""
         terms = [t.replace('"', "") for t in terms if t.replace('"', "").strip()]
-        if not terms:
+        uniq = list(dict.fromkeys(terms))
+        if not uniq:
             return []
-        query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
         with self.reader() as conn:
+            uniq = self.bm25_terms(uniq, conn)
+            if not uniq:
+                return []
             rows = conn.execute(
                 "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
                 "ORDER BY s LIMIT ?",
-                (query, k),
+                (" OR ".join(f'"{t}"' for t in uniq), k),
             ).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def bm25_terms(self, terms: Sequence[str], conn: sqlite3.Connection | None = None
+                   ) -> list[str]:
+        """The distinct ``terms`` that ``search_bm25`` scores, in their order: all of them in
+        an index of at most ``BM25_MAX_POSTINGS`` rows; else the rarest whose postings add up
+        to at most that many (at least the rarest one that matches anything)."""
+        terms = list(dict.fromkeys(terms))
+        if len(terms) < 2 or int(self.manifest.get("n_chunks", 0)) <= BM25_MAX_POSTINGS:
+            return terms
+        counts = {t: self.postings(t, conn) for t in terms}
+        kept: set[str] = set()
+        total = 0
+        for t in sorted(terms, key=lambda t: (counts[t], t)):
+            if counts[t] == 0:
+                continue  # matches nothing
+            if kept and total + counts[t] > BM25_MAX_POSTINGS:
+                break
+            kept.add(t)
+            total += counts[t]
+        return [t for t in terms if t in kept]
+
+    def postings(self, term: str, conn: sqlite3.Connection | None = None) -> int:
+        """How many chunks hold ``term`` (as FTS5 reads it: stemmed), remembered."""
+        n = self._postings.get(term)
+        if n is None:
+            query = ('SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?',
+                     (f'"{term.replace(chr(34), "")}"',))
+            if conn is None:
+                with self.reader() as own:
+                    n = int(own.execute(*query).fetchone()[0])
+            else:
+                n = int(conn.execute(*query).fetchone()[0])
+            if len(self._postings) >= POSTINGS_CACHE:
+                self._postings.clear()
+            self._postings[term] = n
+        return n
 
     # -- records -----------------------------------------------------------------------
     def passages(self, row_ids: Iterable[int]) -> dict[int, Passage]:

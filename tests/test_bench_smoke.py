@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,26 @@ def test_bench_smoke(tmp_path):
     assert q["compose_sentences_embedded_mean"] == 0
     assert 0 < inc["edit_sentences_embedded"] <= 3
     assert "| full build |" in table(res)
+
+
+def test_bm25_budget_bench_compares_budgets_side_by_side(
+    hash_index: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bench.bm25_budget`` on a small index, its budget lowered so that it bites."""
+    import rag.store
+    from bench.bm25_budget import main
+
+    before = rag.store.BM25_MAX_POSTINGS
+    out = tmp_path / "b.json"
+    try:
+        assert main(["--tier", "1k", "--queries", "4", "--budgets", "0,2", "--model", "hash",
+                     "--index", str(hash_index), "--out", str(out)]) == 0
+    finally:
+        rag.store.BM25_MAX_POSTINGS = before
+    res = json.loads(out.read_text())
+    assert set(res["results"]) == {"0", "2"} and res["queries"] == 4
+    for per in res["results"].values():
+        for m in per.values():
+            assert 0 < m["bm25_query_ms_p50"] <= m["bm25_query_ms_p95"]
+            assert 0 <= m["hybrid"]["recall@1"] <= m["hybrid"]["recall@10"] <= 1
+    assert "| summary (" in capsys.readouterr().out
