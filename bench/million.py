@@ -861,18 +861,17 @@ def table(res: dict[str, Any]) -> str:
         f"| index | build s | p50 ms | p95 ms | recall@{K} | RSS B/chunk | file B/chunk | load s |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    def row(r: dict[str, Any], name: str) -> str:
+        return (f"| {name} | {r['build_s']:.1f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | "
+                f"{r[f'recall@{K}']:.4f} | {r['rss_bytes_per_chunk']:.0f} | "
+                f"{r['file_bytes_per_chunk']:.0f} | {r['load_s']:.2f} |")
+
     for r in res["faiss"]:
         mark = " **(default)**" if _is_default(r["index"]) else ""
-        lines.append(
-            f"| {label(r['index'])}{mark} | {r['build_s']:.1f} | {r['p50_ms']:.3f} | "
-            f"{r['p95_ms']:.3f} | {r[f'recall@{K}']:.4f} | {r['rss_bytes_per_chunk']:.0f} | "
-            f"{r['file_bytes_per_chunk']:.0f} | {r['load_s']:.2f} |")
+        lines.append(row(r, label(r["index"]) + mark))
     if "real_only" in res:
         r = res["real_only"]
-        lines.append(f"| {label(r['index'])}, real vectors only ({d['real']:,}) | "
-                     f"{r['build_s']:.1f} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | "
-                     f"{r[f'recall@{K}']:.4f} | {r['rss_bytes_per_chunk']:.0f} | "
-                     f"{r['file_bytes_per_chunk']:.0f} | {r['load_s']:.2f} |")
+        lines.append(row(r, f"{label(r['index'])}, real vectors only ({d['real']:,})"))
     if res.get("default_one_thread"):
         o = res["default_one_thread"]
         lines += ["", f"Default HNSW with faiss.omp_set_num_threads(1): p50 {o['p50_ms']:.3f} ms, "

@@ -203,14 +203,22 @@ def query_embedder(name: str) -> Embedder:
     with _embedders_lock:
         emb = _query_embedders.get(name)
         if emb is None:
-            from .embed_onnx import OnnxEmbedder, default_cache_dir, exported
+            from .embed_onnx import default_cache_dir, exported
 
             if exported(default_cache_dir(), False, name) is None:
                 return _get_embedder(name)
-            emb = OnnxEmbedder(name + "+onnx", default_cache_dir())
-            emb.name = name
-            _query_embedders[name] = emb
+            emb = _query_embedders[name] = _onnx_twin(name)
         return emb
+
+
+def _onnx_twin(name: str, threads: int = 0) -> Embedder:
+    """The fp32 ONNX export of ``name`` on onnxruntime, named ``name`` (its vectors are that
+    model's); exported to ``~/.cache/rag/models`` on first use."""
+    from .embed_onnx import OnnxEmbedder, default_cache_dir
+
+    emb = OnnxEmbedder(name + "+onnx", default_cache_dir(), threads=threads)
+    emb.name = name
+    return emb
 
 
 def index_embedder(name: str, threads: int = 0) -> Embedder:
@@ -226,19 +234,13 @@ def index_embedder(name: str, threads: int = 0) -> Embedder:
     """
     if name not in QUERY_ONNX_MODELS or importlib.util.find_spec("onnxruntime") is None:
         return get_embedder(name)
-    from .embed_onnx import OnnxEmbedder, default_cache_dir
-
     if threads:
-        emb = OnnxEmbedder(name + "+onnx", default_cache_dir(), threads=threads)
-        emb.name = name
+        return _onnx_twin(name, threads)
+    with _embedders_lock:  # questions in this process share it
+        emb = _query_embedders.get(name)
+        if emb is None:
+            emb = _query_embedders[name] = _onnx_twin(name)
         return emb
-    with _embedders_lock:
-        found = _query_embedders.get(name)
-        if found is None:
-            found = OnnxEmbedder(name + "+onnx", default_cache_dir())
-            found.name = name
-            _query_embedders[name] = found  # questions in this process share it
-        return found
 
 
 def prepare_query_model(embedder: Embedder) -> None:

@@ -64,7 +64,6 @@ from .store import (
     current_generation,
     document_hashes,
     read_manifest,
-    sentence_texts,
     stale_builds,
     text_hash,
 )
@@ -396,10 +395,11 @@ def _embed_missing(
     for doc, chunks in parsed:
         for c in chunks:
             spans = [doc.text[s:e] for s, e in c.sentences]
+            hashes = [text_hash(t) for t in spans]
+            sent_texts.update(zip(hashes, spans, strict=True))
             h = text_hash(c.text)
             chunk_texts.setdefault(h, c.text)
-            chunk_sents.setdefault(h, [(text_hash(t), len(t)) for t in spans])
-        sent_texts.update(sentence_texts(doc.text, chunks))
+            chunk_sents.setdefault(h, [(x, len(t)) for x, t in zip(hashes, spans, strict=True)])
     need_chunk = set(chunk_sents) - writer.cached_hashes(chunk_sents)
     need_sent = set(sent_texts) - writer.cached_hashes(sent_texts, "sentence_vectors")
     texts = {**sent_texts, **chunk_texts}

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexMismatchError, IndexMissingError
-from .settings import CHUNK_VECTORS, DEFAULT_CHUNK_VECTORS
+from .settings import DEFAULT_CHUNK_VECTORS
 from .types import Chunk, Document, Passage
 
 log = logging.getLogger(__name__)
@@ -385,9 +385,8 @@ class Writer:
 
     def __init__(self, index_dir: Path, base: Path | None, embedding_model: str,
                  chunk_vectors: str = DEFAULT_CHUNK_VECTORS) -> None:
-        if chunk_vectors not in CHUNK_VECTORS:
-            raise ValueError(f"chunk_vectors must be one of {', '.join(CHUNK_VECTORS)}, "
-                             f"got {chunk_vectors!r}")
+        """``chunk_vectors``: one of ``rag.settings.CHUNK_VECTORS`` (checked by the caller,
+        ``rag.index.build_index``)."""
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.number = _next_number(self.index_dir)
