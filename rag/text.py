@@ -117,6 +117,25 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return spans
 
 
+_CONTRACTED_NEGATIONS = (
+    (re.compile(r"\b([Ww])on[’']t\b"), r"\1ill not"),
+    (re.compile(r"\b([Cc])an[’']t\b"), r"\1annot"),
+    (re.compile(r"\b([Ss])han[’']t\b"), r"\1hall not"),
+    (re.compile(r"\b([A-Za-z]+)n[’']t\b"), r"\1 not"),
+)
+
+
+def expand_negations(text: str) -> str:
+    """Contracted negations written out, so that "doesn't" and "does not" read the same.
+
+    >>> expand_negations("He doesn’t see it; Moscow won't act and can't wait.")
+    'He does not see it; Moscow will not act and cannot wait.'
+    """
+    for pattern, repl in _CONTRACTED_NEGATIONS:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens, quotes normalised. ``words("U.S.-Russian ties")``."""
     return [w.strip("'-").lower() for w in _WORD.findall(normalize_quotes(text)) if w.strip("'-")]

@@ -14,8 +14,10 @@ passage; a negation flip; low word coverage; the word-overlap scorer's score):
 weights and the threshold live in the model's ``meta.json``. A sentence the passage holds
 word for word is supported by rule (``_verbatim``).
 
-A passage longer than the model reads at once (~900 characters) is cut into overlapping
-windows of whole sentences; the best window counts. Scores are cached per (sentence, window),
+The model reads a passage in windows, as it was trained (meta.json "window"): support-3 and
+later read, per sentence, the few passage sentences that share most words with it, each with
+its neighbours (``claim_windows``: short inputs the model compares word by word); support-1
+read whole chunks. The best window counts. Scores are cached per (sentence, window),
 so checking the same sentence again is free. Nothing here imports torch: the model runs on
 onnxruntime, loaded on first use.
 
@@ -47,10 +49,18 @@ import numpy as np
 
 from .crossencoder import CrossEncoder, model_dir
 from .lexical import LexicalScorer, Support, negated
-from .text import content_words, normalize_quotes
+from .text import (
+    content_stems,
+    content_words,
+    expand_negations,
+    normalize_quotes,
+    split_sentences,
+)
 
 __all__ = [
     "DECISION_FEATURES",
+    "claim_windows",
+    "model_input",
     "Checker",
     "Support",
     "SupportScorer",
@@ -59,8 +69,16 @@ __all__ = [
 ]
 
 MODEL = "support"
+# How a model reads a passage is recorded in its meta.json ("window"); a model without that
+# record (support-1) reads chunk windows:
 WINDOW_CHARS = 1000  # a passage longer than this is read in windows of ...
 WINDOW_SIZE, WINDOW_OVERLAP = 900, 1  # ... 900 characters, one sentence shared, as chunks are
+# A model trained on claim windows (support-3 on) reads, for each sentence, the passage's
+# CLAIM_WINDOWS sentences that share most content words with it, each with one neighbour on
+# either side, cut to CLAIM_WINDOW_CHARS characters: a short input the model compares word by
+# word, and one that training built by the same function (rag.train.support_data).
+CLAIM_WINDOWS = 2
+CLAIM_WINDOW_CHARS = 450
 # The model never saw passages shorter than this in training (rag.train.support_data keeps
 # chunks over 200 characters); on such a window (a byline, a headline) its score means little,
 # so the word-overlap scorer must support the sentence too.
@@ -108,6 +126,58 @@ def decision_features(logit: float, lexical: LexicalScorer, sentence: str, windo
         "lexical": _logit(lexical.probability(feats)),
     }
     return out, failures, ev["span"]
+
+
+def model_input(sentence: str, window: str) -> tuple[str, str]:
+    """The (sentence, window) pair as the model reads it: contracted negations written out on
+    both sides (``rag.text.expand_negations``), so that "does not see" against "doesn't see"
+    is no mismatch of words. Training builds its pairs with this too (``rag.train.support``).
+
+    >>> model_input("Moscow won't act.", "Moscow will not act.")
+    ('Moscow will not act.', 'Moscow will not act.')
+    """
+    return expand_negations(sentence), expand_negations(window)
+
+
+def claim_windows(
+    sentence: str, passage: str, k: int = CLAIM_WINDOWS, max_chars: int = CLAIM_WINDOW_CHARS
+) -> list[tuple[int, int]]:
+    """(start, end) of the windows of ``passage`` a claim-window model reads for ``sentence``.
+
+    A passage of at most ``max_chars`` characters is one window. Otherwise the ``k`` sentences
+    sharing most content stems with ``sentence`` (the first on ties), each with the sentence
+    before and after it while the window stays within ``max_chars`` (the one before is
+    dropped first); identical windows count once; in passage order.
+
+    >>> p = ("Russia vetoed the resolution on Tuesday. Diplomats were angry. The vote came late. "
+    ...      "Talks will resume in May, officials said. Nobody expects a deal. " * 2)
+    >>> [p[a:b] for a, b in claim_windows("Russia vetoed it.", p, k=1, max_chars=80)]
+    ['Russia vetoed the resolution on Tuesday. Diplomats were angry.']
+    >>> claim_windows("Anything.", "Short passage.")
+    [(0, 14)]
+    """
+    if k <= 0 or max_chars <= 0:
+        raise ValueError(f"k and max_chars must be > 0, got {k} and {max_chars}")
+    text = passage.rstrip()
+    if len(text) <= max_chars:
+        return [(0, len(text))]
+    spans = split_sentences(passage)
+    if not spans:
+        return [(0, len(text))]
+    want = set(content_stems(sentence))
+    overlap = [len(want & set(content_stems(passage[a:b]))) for a, b in spans]
+    order = sorted(range(len(spans)), key=lambda i: (-overlap[i], i))[:k]
+    out: list[tuple[int, int]] = []
+    for i in order:
+        lo, hi = i, i
+        if i + 1 < len(spans) and spans[i + 1][1] - spans[lo][0] <= max_chars:
+            hi = i + 1
+        if i > 0 and spans[hi][1] - spans[i - 1][0] <= max_chars:
+            lo = i - 1
+        window = (spans[lo][0], spans[hi][1])
+        if window not in out:
+            out.append(window)
+    return sorted(out)
 
 
 def _verbatim(sentence: str, window: str) -> tuple[int, int] | None:
@@ -215,7 +285,7 @@ class SupportScorer:
         with self._lock:
             todo = list(dict.fromkeys(p for p in pairs if p not in self._cache))
         if todo:
-            values = self.encoder.logits(todo)
+            values = self.encoder.logits([model_input(*p) for p in todo])
             with self._lock:
                 for p, v in zip(todo, values, strict=True):
                     self._cache[p] = float(v)
@@ -232,12 +302,24 @@ class SupportScorer:
                     self._cache.move_to_end(p)
                     out[i] = v
         if missing:
-            out[missing] = self.encoder.logits([pairs[i] for i in missing])
+            out[missing] = self.encoder.logits([model_input(*pairs[i]) for i in missing])
         return out
 
-    @staticmethod
-    def windows(passage: str) -> list[tuple[int, int]]:
-        """(start, end) of the windows the model reads ``passage`` in."""
+    @property
+    def window(self) -> dict[str, Any]:
+        """How the model reads a passage (meta.json "window"): ``{"mode": "claim", "k": ...,
+        "max_chars": ...}`` or ``{"mode": "chunk"}`` (a model without the record)."""
+        w = self.encoder.meta.get("window") or {"mode": "chunk"}
+        if w.get("mode") not in ("chunk", "claim"):
+            raise ValueError(f"unknown window mode in the model's meta.json: {w.get('mode')!r}")
+        return dict(w)
+
+    def windows(self, sentence: str, passage: str) -> list[tuple[int, int]]:
+        """(start, end) of the windows the model reads ``passage`` in to judge ``sentence``."""
+        w = self.window
+        if w["mode"] == "claim":
+            return claim_windows(sentence, passage, int(w.get("k", CLAIM_WINDOWS)),
+                                 int(w.get("max_chars", CLAIM_WINDOW_CHARS)))
         if len(passage) <= WINDOW_CHARS:
             return [(0, len(passage))]
         from .chunk import chunk_document
@@ -262,12 +344,15 @@ class SupportScorer:
         supported = p >= self.threshold
         reasons: list[str] = []
         overruled = False
-        if supported and len(window.strip()) < MIN_MODEL_WINDOW:
+        # A claim-window model was trained on windows of passages over MIN_MODEL_WINDOW
+        # characters; a chunk-window model on such windows themselves.
+        read = passage if self.window["mode"] == "claim" else window
+        if supported and len(read.strip()) < MIN_MODEL_WINDOW:
             lexical = self.lexical.score(sentence, window)
             if not lexical.supported:
                 supported, overruled = False, True
                 p = min(p, lexical.score)
-                reasons.append(f"passage too short for the model ({len(window.strip())} "
+                reasons.append(f"passage too short for the model ({len(read.strip())} "
                                "characters) and its words do not support the sentence")
         if not supported:
             # What the hand checks found comes first (numbers, names, dates, negation): true
@@ -285,12 +370,8 @@ class SupportScorer:
         pairs whose verdict needs it: a sentence a window holds word for word is supported by
         rule whatever the model says (``_verbatim``), so its pairs skip the model (an
         extractive answer's quotes cost no model time)."""
-        spans = [self.windows(p) if p.strip() else [] for _, p in pairs]
-        quoted: list[Support | None] = []
-        for (sentence, passage), ws in zip(pairs, spans, strict=True):
-            quoted.append(next((q for a, b in ws
-                                if (q := self._quoted(sentence, passage, a, b)) is not None),
-                               None))
+        spans = [self.windows(s, p) if p.strip() else [] for s, p in pairs]
+        quoted = [self._quoted(s, p, 0, len(p)) if p.strip() else None for s, p in pairs]
         flat = [(s, p[a:b]) for (s, p), ws, q in zip(pairs, spans, quoted, strict=True)
                 if q is None for a, b in ws]
         values = iter(self.logits(flat))

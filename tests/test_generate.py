@@ -144,10 +144,10 @@ def test_invented_claim_is_dropped(base_qa: QA, passages: list) -> None:
     check_citations(qa, ans)
 
 
-# Recorded misses of the shipped support model (support-1): it accepts this invented claim
-# (the word-overlap scorer it replaced dropped it); see rag/models/support/MODEL_CARD.md.
+# Recorded misses of the shipped support model (support-3, as support-1 before it): it accepts
+# this invented claim (the word-overlap scorer dropped it); see rag/models/support/MODEL_CARD.md.
 _OIL_MISS = pytest.mark.xfail(
-    reason="support-1 accepts the invented 'oil investments' claim", strict=False)
+    reason="support-3 accepts the invented 'oil investments' claim", strict=False)
 
 
 @_OIL_MISS

@@ -17,7 +17,7 @@ from passages import OTHER_PASSAGES, PASSAGE, quote
 
 import rag.verify
 from rag.crossencoder import CrossEncoder, ModelFileError, model_dir
-from rag.verify import Decision, SupportScorer
+from rag.verify import Decision, SupportScorer, claim_windows
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = ROOT.parent / "shared" / "data" / "news-cnn-dm-10k.jsonl.gz"
@@ -53,30 +53,31 @@ def test_paraphrases_are_supported(checker: SupportScorer, sentence: str) -> Non
     assert s.supported, (sentence, s)
 
 
-# Misses of the shipped model (support-1), recorded rather than hidden: the model card and
+# Misses of the shipped model (support-3), recorded rather than hidden: the model card and
 # the claim set's per-kind figures say the same. A retrained model that catches one turns its
-# xfail into an XPASS, and the mark should go.
-_MISS = pytest.mark.xfail(reason="support-1 misses this kind (see rag/models/support/"
+# xfail into an XPASS, and the mark should go. (support-1 missed the changed numbers and the
+# swapped air base, which support-3 catches, and caught the antonym and the invented cause,
+# which support-3 misses.)
+_MISS = pytest.mark.xfail(reason="support-3 misses this kind (see rag/models/support/"
                                  "MODEL_CARD.md, Limits)", strict=False)
 
 
 @pytest.mark.parametrize(
     "kind, sentence",
     [
-        pytest.param("number", "The United States fired 95 Tomahawk cruise missiles at the "
-                     "Shayrat air base.", marks=_MISS),
-        pytest.param("number", "Tillerson and Putin spoke for five hours the next day.",
-                     marks=_MISS),
-        pytest.param("name", "The United States fired 59 Tomahawk missiles at the Khmeimim "
-                     "air base.", marks=_MISS),
+        ("number", "The United States fired 95 Tomahawk cruise missiles at the Shayrat air "
+                   "base."),
+        ("number", "Tillerson and Putin spoke for five hours the next day."),
+        ("name", "The United States fired 59 Tomahawk missiles at the Khmeimim air base."),
         ("negation", "Russia did not condemn the strike."),
         pytest.param("negation", "Rex Tillerson met Vladimir Putin on his first day in Moscow.",
                      marks=_MISS),
-        ("antonym", "Russia praised the strike and restored a military hotline with Washington."),
+        pytest.param("antonym", "Russia praised the strike and restored a military hotline "
+                     "with Washington.", marks=_MISS),
         pytest.param("roles", "Russia fired 59 Tomahawk cruise missiles at a US air base.",
                      marks=_MISS),
-        ("cause", "Russia suspended the hotline because Washington had refused to share "
-                  "intelligence."),
+        pytest.param("cause", "Russia suspended the hotline because Washington had refused "
+                     "to share intelligence.", marks=_MISS),
         ("detail", "Russia condemned the strike and expelled three American diplomats."),
         ("unrelated", "China announced new tariffs on steel imports."),
     ],
@@ -116,11 +117,60 @@ def test_best_picks_the_supporting_passage(checker: SupportScorer) -> None:
 def test_long_passage_is_read_in_windows(checker: SupportScorer) -> None:
     filler = " ".join(f"Paragraph {i} talks about the weather in the region." for i in range(40))
     long_passage = filler + " " + PASSAGE
-    assert len(checker.windows(long_passage)) > 1
+    assert len(checker.windows("Russia condemned the strike.", long_passage)) > 1
     s = checker.score("Russia condemned the strike.", long_passage)
     assert s.supported, s
     assert "Russia condemned the strike" in quote(long_passage, s)
     assert not checker.score("Russia did not condemn the strike.", long_passage).supported
+
+
+def test_claim_windows_hold_the_best_matching_sentences() -> None:
+    from rag.text import split_sentences
+
+    filler = " ".join(f"Paragraph {i} talks about the weather in the region." for i in range(30))
+    long_passage = filler + " " + PASSAGE + " " + filler
+    claim = "Russia condemned the strike."
+    windows = claim_windows(claim, long_passage, k=2, max_chars=450)
+    assert 1 <= len(windows) <= 2
+    assert all(b - a <= 450 for a, b in windows)
+    assert windows == sorted(windows)
+    assert any("Russia condemned the strike" in long_passage[a:b] for a, b in windows)
+    # Every window is made of whole sentences of the passage.
+    starts = {a for a, _ in split_sentences(long_passage)}
+    ends = {b for _, b in split_sentences(long_passage)}
+    assert all(a in starts and b in ends for a, b in windows)
+    # Training reads the same window the checker reads first (rag.train.support_data).
+    from rag.train.support_data import window_of
+
+    a, b = claim_windows(claim, long_passage, k=1, max_chars=450)[0]
+    assert window_of(claim, long_passage, 450) == long_passage[a:b]
+    assert window_of(claim, long_passage, None) == long_passage
+    with pytest.raises(ValueError, match="must be > 0"):
+        claim_windows(claim, long_passage, k=0)
+
+
+def test_the_model_reads_passages_as_it_was_trained(checker: SupportScorer) -> None:
+    """meta.json says how the model reads a passage; a model without the record reads chunk
+    windows (support-1), and an unknown mode is refused."""
+    w = checker.window
+    assert w["mode"] in ("claim", "chunk")
+    filler = " ".join(f"Paragraph {i} talks about the weather in the region." for i in range(40))
+    long_passage = filler + " " + PASSAGE
+    spans = checker.windows("Russia condemned the strike.", long_passage)
+    if w["mode"] == "claim":
+        assert len(spans) <= w["k"] and all(b - a <= w["max_chars"] for a, b in spans)
+    else:
+        assert any(b - a > 450 for a, b in spans)
+
+
+def test_unknown_window_mode_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "support"
+    shutil.copytree(model_dir("support"), folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["window"] = {"mode": "paragraph"}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="unknown window mode"):
+        SupportScorer(folder).windows("A claim.", "A passage. " * 100)
 
 
 def test_empty_passage(checker: SupportScorer) -> None:
@@ -234,5 +284,6 @@ def test_balanced_accuracy_on_held_apart_news_pairs() -> None:
     out = scorer_balanced_accuracy(NEWS, n_pairs=40, split="report")
     assert out["n_pairs"] == 40 and out["split"] == "report"
     # The issue's target is 0.85 on 300 pairs (the eval report shows the distance to it);
-    # this floor is support-1's figure on these 40 pairs (0.7625) rounded down.
-    assert out["balanced_accuracy"] >= 0.76, out
+    # this floor is the shipped model's figure on these 40 pairs (support-3: 0.85; support-1
+    # had 0.7625).
+    assert out["balanced_accuracy"] >= 0.85, out

@@ -98,12 +98,12 @@ def _summary_table(scorer: Any, pairs: list[Any]) -> _Table:
     t = _Table()
     items: list[tuple[str, str, int]] = []  # (sentence, window text, sentence index)
     for a in pairs:
-        windows = [a.text[s:e] for s, e in scorer.windows(a.text)]
         for kind, sents in (("faithful", a.right), ("hallucinated", a.hallucinated)):
             t.summary_faithful.append(kind == "faithful")
             for s in sents:
                 t.summary_of_sentence.append(len(t.summary_faithful) - 1)
-                items += [(s, w, len(t.summary_of_sentence) - 1) for w in windows]
+                items += [(s, a.text[x:y], len(t.summary_of_sentence) - 1)
+                          for x, y in scorer.windows(s, a.text)]
     logits = scorer.logits([(s, w) for s, w, _ in items])
     for (s, w, k), v in zip(items, logits, strict=True):
         feats, _, _ = decision_features(float(v), scorer.lexical, s, w)
@@ -139,12 +139,16 @@ def run(args: Any) -> dict[str, Any]:
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     scorer = SupportScorer(folder, cache_size=1 << 20)
 
-    cached = Path(WORK_DIR) / "calibration.jsonl"
-    if cached.exists():
+    cached = Path(getattr(args, "work_dir", None) or WORK_DIR) / "calibration.jsonl"
+    window = (meta.get("window") or {}).get("max_chars") if (meta.get("window") or {}).get(
+        "mode") == "claim" else None
+    if cached.exists() and getattr(args, "work_dir", None):  # written by this training run
         examples = [Example(**json.loads(line)) for line in cached.read_text().splitlines()]
     else:
         examples = build_examples("calibration", args.cal_articles, seed=args.seed + 1,
-                                  path=args.data)
+                                  path=args.data, window=window,
+                                  contrast_share=meta.get("training", {}).get("contrast_share",
+                                                                              0.0))
     print(f"calibration: {len(examples)} sentence examples", file=sys.stderr)
     logits = scorer.logits([(e.claim, e.passage) for e in examples])
     ex_rows = [decision_features(float(v), scorer.lexical, e.claim, e.passage)[0]

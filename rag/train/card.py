@@ -21,6 +21,14 @@ def _table(rows: list[tuple[str, Any]]) -> str:
     return "\n".join(["| | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in rows]])
 
 
+def _window_text(window: dict[str, Any]) -> str:
+    if window.get("mode") == "claim":
+        return (f"per claim, the {window.get('k')} passage sentences sharing most content words "
+                f"with it, each with a neighbour on either side, ≤ {window.get('max_chars')} "
+                "characters (`rag.verify.claim_windows`); the best window counts")
+    return "the whole chunk; a passage over 1,000 characters in windows of 900"
+
+
 def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Path:
     t = meta.get("training", {})
     d = meta.get("decision", {})
@@ -45,6 +53,7 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
             ("`meta.json`", f"format {meta.get('format')}, lengths, decision, training figures"),
             ("input", f"`[CLS] claim [SEP] passage [SEP]`, claim ≤ {meta.get('max_length_a')} "
                       f"word pieces, pair ≤ {meta.get('max_length')}"),
+            ("passage window", _window_text(meta.get("window") or {"mode": "chunk"})),
         ]),
         "",
         "## Data and splits",
@@ -148,21 +157,34 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
         lines.append(
             "- Weak on the claim set (balanced accuracy below 0.8): " + ", ".join(weak)
             + ". A claim that keeps the passage's words but swaps who did what, names another "
-            "person or place of the same article, or says the opposite with an antonym is "
-            "often judged supported: one epoch of ~15k examples taught the model the easy "
-            "cues (invented clauses, the falsified summaries' style), not word-level "
-            "comparison. Retraining with more contrastive data, or an encoder pretrained "
-            "on entailment, is the next step.")
+            "person or place of the same article, or says the opposite in other words (\"is "
+            "prepared to abandon\" for \"will not abandon\") is often judged supported: a "
+            "6-layer encoder fine-tuned on rule-made contrasts learns the contrasts the rules "
+            "make, not entailment. An encoder pretrained on entailment is the next step; none "
+            "ships in a PyPI package we found.")
     lines += [
         "- It learnt to distrust negation words from the synthetic negations and scores some "
         "true negated sentences low; a sentence the passage holds word for word is therefore "
         "supported by rule (`rag.verify._verbatim`), whatever the model says.",
-        "- English news prose; claims of one sentence; passages up to ~900 characters (longer "
-        "ones are read in windows and the best window counts).",
+        "- English news prose; claims of one sentence. "
+        + ("The model reads, per claim, the passage sentences that share most words with it, "
+           "each with its neighbours (up to "
+           f"{(meta.get('window') or {}).get('max_chars')} characters); the best window "
+           "counts, so a claim that needs two sentences far apart in the passage is judged "
+           "on each alone."
+           if (meta.get("window") or {}).get("mode") == "claim" else
+           "Passages up to ~900 characters (longer ones are read in windows and the best "
+           "window counts)."),
         "- It judges support by the passage, not truth; a claim that needs two passages "
         "together is judged against each alone.",
         "- Synthetic negatives are made by rules; kinds of error they do not imitate (subtle "
-        "quantifier or modality shifts) are learnt only from the news summaries.",
+        "quantifier or modality shifts) are learnt only from the news summaries. Rule-made "
+        "antonyms often read unnaturally (\"21-year-young\"), so odd phrasing becomes a cue: "
+        "a fluent antonym (\"voted in favour of\" for \"vetoed\") passes, while a fluent "
+        "paraphrase that changes most words (\"did not appear to bridge the divide\" for "
+        "\"didn't seem to narrow the gap\") is often rejected. The positives are news "
+        "summary sentences, which keep most of the article's words; no paraphrase data that "
+        "fits ships offline.",
         "",
     ]
     path = Path(folder) / "MODEL_CARD.md"

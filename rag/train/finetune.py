@@ -296,7 +296,8 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool) -> Path:
 
 
 def write_meta(out: Path, onnx_file: Path, cfg: TrainConfig, name: str, version: str,
-               training: dict[str, Any], decision: dict[str, Any] | None = None) -> None:
+               training: dict[str, Any], decision: dict[str, Any] | None = None,
+               window: dict[str, Any] | None = None) -> None:
     """``out/meta.json``: what ``rag.crossencoder`` checks (format, SHA-256 of the ONNX file,
     input lengths) and what the model card reads (training figures, the decision)."""
     import json
@@ -311,6 +312,7 @@ def write_meta(out: Path, onnx_file: Path, cfg: TrainConfig, name: str, version:
         "max_length": cfg.max_length,
         "max_length_a": cfg.max_length_a,
         "base_model": cfg.base_model,
+        **({"window": window} if window else {}),
         "decision": decision or {},
         "training": training,
     }

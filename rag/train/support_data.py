@@ -1,8 +1,11 @@
 """Training and calibration examples for the support model: (claim, passage, label).
 
-The passage is always a chunk of the article cut exactly as the index cuts it
-(``rag.chunk.chunk_document``, 900 characters, one sentence of overlap), so the model learns
-on the inputs it meets live. Per article of the split, in a seeded order:
+The passage is a chunk of the article cut exactly as the index cuts it
+(``rag.chunk.chunk_document``, 900 characters, one sentence of overlap) and, with ``window``
+(support-3 on), the claim's window of that chunk that the checker reads live
+(``rag.verify.claim_windows``: the sentence sharing most words with the claim and its
+neighbours), so the model learns on the inputs it meets live. Per article of the split, in a
+seeded order:
 
 - ``faithful``: sentences of the faithful summary, each with the chunk that covers it best
   (lexical alignment with the word-overlap scorer; a sentence that no single chunk covers
@@ -21,7 +24,8 @@ on the inputs it meets live. Per article of the split, in a seeded order:
 - ``mismatch``: a faithful sentence against a chunk of the same article that shares few of
   its words - unsupported (the wrong-passage citation).
 
-``contrast_examples`` (the second training stage) makes contrastive pairs instead: an article
+``contrast_examples`` (``contrast_share`` of the articles; once a second training stage)
+makes contrastive pairs: an article
 sentence as it stands or reworded (supported) beside the same sentence with a swapped name,
 reversed roles, an antonym, a changed number or a negation (unsupported), all against the
 same chunk, so that the model must look at the changed words; invented clauses there come
@@ -43,18 +47,19 @@ from pathlib import Path
 from ..chunk import chunk_document
 from ..lexical import LexicalScorer
 from ..types import Document
+from ..verify import claim_windows
 from .news import DEFAULT_DATA, Article, read_articles
 from .perturb import NEGATIVE_KINDS, POSITIVE_KINDS, names_in
 
 __all__ = ["Example", "article_examples", "build_examples", "contrast_examples", "describe",
-           "iter_jsonl"]
+           "iter_jsonl", "window_of"]
 
 CHUNK_SIZE, CHUNK_OVERLAP = 900, 1  # as the index (rag.settings.Settings)
 ALIGN_MIN_COVERAGE = 0.6  # share of a summary sentence's content words its chunk must hold
 MISMATCH_MAX_COVERAGE = 0.3  # ... and at most this share for a "wrong passage" chunk
 HALLUCINATED_MAX_SCORE = 0.5  # a falsified sentence is taken as unsupported below this score
 STYLE_POSITIVE_MIN_SCORE = 0.95  # ... and as supported (sometimes) above this one
-FAITHFUL_PER_ARTICLE = 2
+FAITHFUL_PER_ARTICLE = 3
 ARTICLE_SENTENCES_PER_ARTICLE = 1
 
 
@@ -95,8 +100,19 @@ def _positive(sentence: str, rng: random.Random) -> tuple[str, str] | None:
     return None
 
 
+def window_of(claim: str, passage: str, window: int | None) -> str:
+    """What the model reads of ``passage`` for ``claim``: the whole passage (``window`` None,
+    chunk-window models), else the claim's best window of at most ``window`` characters, as
+    the checker picks it live (``rag.verify.claim_windows`` with k=1)."""
+    if window is None:
+        return passage
+    (a, b), *_ = claim_windows(claim, passage, k=1, max_chars=window)
+    return passage[a:b]
+
+
 def article_examples(
-    article: Article, rng: random.Random, donors: list[str], scorer: LexicalScorer
+    article: Article, rng: random.Random, donors: list[str], scorer: LexicalScorer,
+    window: int | None = None,
 ) -> list[Example]:
     """The examples of one article (see the module docstring)."""
     doc = Document(article.id, article.text, title="")
@@ -108,7 +124,7 @@ def article_examples(
     out: list[Example] = []
 
     def add(claim: str, passage: str, label: int, source: str) -> None:
-        out.append(Example(claim, passage, label, source, article.id))
+        out.append(Example(claim, window_of(claim, passage, window), label, source, article.id))
 
     def align(sentence: str) -> list[tuple[float, float, int]]:
         """(coverage in best window, score, chunk index) per chunk, best first."""
@@ -174,7 +190,8 @@ CONTRAST_SENTENCES = 3  # article sentences per article in the contrastive stage
 
 
 def contrast_examples(
-    article: Article, rng: random.Random, donors: list[str], scorer: LexicalScorer
+    article: Article, rng: random.Random, donors: list[str], scorer: LexicalScorer,
+    window: int | None = None,
 ) -> list[Example]:
     """Contrastive pairs of one article for the second stage (see the module docstring)."""
     doc = Document(article.id, article.text, title="")
@@ -192,7 +209,8 @@ def contrast_examples(
     rng.shuffle(candidates)
     for passage, s in candidates[:CONTRAST_SENTENCES]:
         pos = _positive(s, rng)
-        out.append(Example(pos[1] if pos else s, passage, 1,
+        claim = pos[1] if pos else s
+        out.append(Example(claim, window_of(claim, passage, window), 1,
                            f"synthetic:{pos[0]}" if pos else "verbatim", article.id))
         kinds = list(HARD_KINDS)
         rng.shuffle(kinds)
@@ -201,7 +219,8 @@ def contrast_examples(
             fn = NEGATIVE_KINDS[kind]
             alt = fn(s, rng, names) if kind in ("name_swap", "role_reversal") else fn(s, rng)
             if alt and alt != s:
-                out.append(Example(alt, passage, 0, f"synthetic:{kind}", article.id))
+                out.append(Example(alt, window_of(alt, passage, window), 0, f"synthetic:{kind}",
+                                   article.id))
                 made += 1
             if made == 2:
                 break
@@ -209,7 +228,8 @@ def contrast_examples(
             kind = rng.choice(["invented_detail", "invented_cause"])
             alt = NEGATIVE_KINDS[kind](s, rng, names, donors, donor_share=0.9)
             if alt and alt != s:
-                out.append(Example(alt, passage, 0, f"synthetic:{kind}", article.id))
+                out.append(Example(alt, window_of(alt, passage, window), 0, f"synthetic:{kind}",
+                                   article.id))
     return out
 
 
@@ -221,9 +241,13 @@ def build_examples(
     progress: bool = True,
     contrast: bool = False,
     skip: int = 0,
+    window: int | None = None,
+    contrast_share: float = 0.0,
 ) -> list[Example]:
     """Examples from ``n_articles`` articles of ``split`` (file order, after the first
-    ``skip``), shuffled; ``contrast`` makes the second stage's contrastive pairs."""
+    ``skip``), shuffled; ``contrast`` makes the second stage's contrastive pairs only;
+    ``contrast_share`` of the articles give contrastive pairs as well as their usual examples;
+    ``window`` cuts every passage to the claim's window (see ``window_of``)."""
     rng = random.Random(seed)
     articles = list(read_articles(path, split, skip + n_articles))[skip:]
     # Donor sentences for invented clauses come from other articles of the same split.
@@ -239,7 +263,9 @@ def build_examples(
         donors = rng.sample(pool, min(20, len(pool)))
         donors = [d for d in donors if d not in a.right]
         make = contrast_examples if contrast else article_examples
-        out.extend(make(a, rng, donors, scorer))
+        out.extend(make(a, rng, donors, scorer, window))
+        if not contrast and contrast_share and rng.random() < contrast_share:
+            out.extend(contrast_examples(a, rng, donors, scorer, window))
     rng.shuffle(out)
     return out
 
