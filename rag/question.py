@@ -15,6 +15,10 @@ support):
 'Putin agree to let Assad step down.'
 >>> premise("Why won't Russia drop Assad?")
 "Russia won't drop Assad."
+>>> premise("Why is the principle of non-interference so important to Russia?")
+'The principle of non-interference is so important to Russia.'
+>>> premise("Why could Russia's role in Syria be more dangerous?")
+"Russia's role in Syria could be more dangerous."
 >>> premise("What is the capital of Australia?") is None
 True
 
@@ -80,14 +84,41 @@ def premise(question: str) -> str | None:
         toks = toks[1:]
     elif toks[0].lower() in _AUX:  # "won't Russia drop" -> "Russia won't drop"
         aux, rest = toks[0], toks[1:]
-        n = 1
-        if rest and rest[0].lower() in _DET:
-            n += 1
-        while n < len(rest) and rest[n][:1].isupper():
-            n += 1
+        n = _predicate_start(rest)
+        if n is None:  # the subject: a determiner and a word, or a run of names
+            n = 1
+            if rest and rest[0].lower() in _DET:
+                n += 1
+            while n < len(rest) and rest[n][:1].isupper():
+                n += 1
         toks = [*rest[:n], aux.lower(), *rest[n:]]
     text = " ".join(toks)
     return text[:1].upper() + text[1:] + "."
+
+
+# Words that open a predicate after the subject of an inverted question ("why is <subject> so
+# important", "why could <subject> be", "why are <subject> not ..."); a participle does too.
+_PREDICATE = frozenset("so such not never still now already also more less very too be been "
+                       "being".split())
+
+
+def _predicate_start(rest: list[str]) -> int | None:
+    """Where the predicate starts in the words after an inverted auxiliary, if a predicate
+    word or a participle (-ed, -ing) follows a subject of at least one word.
+
+    >>> _predicate_start("the principle of non-interference so important".split())
+    4
+    >>> _predicate_start("the talks with the opposition stalled".split())
+    5
+    >>> _predicate_start("Russia drop Assad".split()) is None
+    True
+    """
+    for j in range(1, len(rest)):
+        w = rest[j].lower().strip(",")
+        if w in _PREDICATE or (len(w) > 4 and w.endswith(("ed", "ing")) and
+                               not rest[j][:1].isupper()):
+            return j
+    return None
 
 
 def is_multi_document(question: str) -> bool:

@@ -189,6 +189,13 @@ def test_question_types(question: str, kind: str) -> None:
         ("Why did Putin agree to abandon Assad?", "Putin agree to abandon Assad."),
         ("Why is the US worried about Iran?", "The US is worried about Iran."),
         ("Why won't Russia drop Assad?", "Russia won't drop Assad."),
+        # A subject longer than a determiner and a noun ends where the predicate starts.
+        ("Why is the space station crew not in trouble?",
+         "The space station crew is not in trouble."),
+        ("Why have the talks with the opposition stalled?",
+         "The talks with the opposition have stalled."),
+        ("Why could Russia's role in Syria be more dangerous?",
+         "Russia's role in Syria could be more dangerous."),
         ("How many missiles were fired?", None),
     ],
 )
