@@ -131,7 +131,11 @@ def decision_features(logit: float, lexical: LexicalScorer, sentence: str, windo
 def model_input(sentence: str, window: str) -> tuple[str, str]:
     """The (sentence, window) pair as the model reads it: contracted negations written out on
     both sides (``rag.text.expand_negations``), so that "does not see" against "doesn't see"
-    is no mismatch of words. Training builds its pairs with this too (``rag.train.support``).
+    is no mismatch of words. support-3 was trained on the text as it stands (so that
+    ``python -m rag.train support`` reproduces it) and scored that true paraphrase at logit
+    -4.9; with this at inference and the decision refitted on the calibration split, the
+    calibration criterion held (0.8646 against 0.8640) and the claim set rose 0.524 -> 0.536.
+    Applying it in training too is for the next model.
 
     >>> model_input("Moscow won't act.", "Moscow will not act.")
     ('Moscow will not act.', 'Moscow will not act.')

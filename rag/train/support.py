@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..crossencoder import model_dir
-from ..verify import CLAIM_WINDOW_CHARS, CLAIM_WINDOWS, model_input
+from ..verify import CLAIM_WINDOW_CHARS, CLAIM_WINDOWS
 from .finetune import TrainConfig, export_and_choose, fine_tune, write_meta
 from .news import DEFAULT_DATA
 from .support_data import Example, build_examples, describe
@@ -93,7 +93,7 @@ def run(args: Any) -> dict[str, Any]:
         figures = json.loads((work / "stage1.json").read_text())
         print(f"stage 1 taken from {hf_dir}: {figures}", file=sys.stderr)
     else:
-        figures = fine_tune([model_input(e.claim, e.passage) for e in train],
+        figures = fine_tune([(e.claim, e.passage) for e in train],
                             [e.label for e in train], cfg, hf_dir)
         (work / "stage1.json").write_text(json.dumps(figures))
         print(f"stage 1 trained: {figures}", file=sys.stderr)
@@ -101,13 +101,13 @@ def run(args: Any) -> dict[str, Any]:
     if stage2:
         cfg2 = replace(cfg, learning_rate=args.stage2_lr, warmup=0.03)
         hf2 = work / "hf-stage2"
-        figures2 = fine_tune([model_input(e.claim, e.passage) for e in stage2],
+        figures2 = fine_tune([(e.claim, e.passage) for e in stage2],
                              [e.label for e in stage2], cfg2, hf2, init=hf_dir)
         print(f"stage 2 trained: {figures2}", file=sys.stderr)
         hf_dir = hf2
 
     results, keep = export_and_choose(
-        hf_dir, work, cfg, MODEL_NAME, VERSION, [model_input(e.claim, e.passage) for e in cal],
+        hf_dir, work, cfg, MODEL_NAME, VERSION, [(e.claim, e.passage) for e in cal],
         np.asarray([e.label for e in cal]))
     target = Path(args.out) if args.out else model_dir(MODEL_NAME)
     target.mkdir(parents=True, exist_ok=True)
