@@ -173,6 +173,19 @@ def test_unknown_window_mode_is_refused(tmp_path: Path) -> None:
         SupportScorer(folder).windows("A claim.", "A passage. " * 100)
 
 
+def test_contracted_negations_read_as_written_out(checker: SupportScorer) -> None:
+    """The model reads "doesn't" as "does not" on both sides (rag.verify.model_input): a true
+    paraphrase that only writes a negation out is no mismatch (support-3 as trained scored
+    this pair at logit -4.9)."""
+    passage = ("Putin's statements signal that he doesn't see dropping Assad as a viable option. "
+               "Moscow froze the military hotline with the United States.")
+    short, long = ("Putin doesn't see dropping Assad as a viable option.",
+                   "Putin does not see dropping Assad as a viable option.")
+    a, b = checker.logits([(short, passage), (long, passage)])
+    assert a == pytest.approx(b, abs=1e-6)
+    assert checker.score(long, passage).supported
+
+
 def test_empty_passage(checker: SupportScorer) -> None:
     assert not checker.score("Russia condemned the strike.", "").supported
     assert checker.score("Russia condemned the strike.", "  \n").reasons == ("empty passage",)
