@@ -47,7 +47,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .crossencoder import CrossEncoder, model_dir
+from .crossencoder import CrossEncoder, ModelFileError, model_dir
 from .lexical import LexicalScorer, Support, negated
 from .text import (
     content_stems,
@@ -315,7 +315,10 @@ class SupportScorer:
         "max_chars": ...}`` or ``{"mode": "chunk"}`` (a model without the record)."""
         w = self.encoder.meta.get("window") or {"mode": "chunk"}
         if w.get("mode") not in ("chunk", "claim"):
-            raise ValueError(f"unknown window mode in the model's meta.json: {w.get('mode')!r}")
+            raise ModelFileError(
+                f"{self.encoder.path / 'meta.json'} names an unknown window mode "
+                f"{w.get('mode')!r} (this code reads 'chunk' and 'claim'); retrain with "
+                "`python -m rag.train support` or use the matching rag version")
         return dict(w)
 
     def windows(self, sentence: str, passage: str) -> list[tuple[int, int]]:

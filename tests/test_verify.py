@@ -169,7 +169,7 @@ def test_unknown_window_mode_is_refused(tmp_path: Path) -> None:
     meta = json.loads((folder / "meta.json").read_text())
     meta["window"] = {"mode": "paragraph"}
     (folder / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="unknown window mode"):
+    with pytest.raises(ModelFileError, match="unknown window mode 'paragraph'"):
         SupportScorer(folder).windows("A claim.", "A passage. " * 100)
 
 

@@ -8,8 +8,8 @@
    live (``rag.verify.claim_windows``), and contrastive pairs from ``--contrast-share`` of
    the articles;
 2. fine-tune all-MiniLM-L6-v2 as a cross-encoder on the training examples
-   (``rag.train.finetune``; ~55 min on this 2-core machine with the defaults: short windows
-   run at ~19 examples/s, whole chunks ran at 8). An optional
+   (``rag.train.finetune``; 52 min on this 2-core machine with the defaults, the whole
+   command 55 min: short windows run at 21 examples/s, whole chunks ran at 8). An optional
    second stage (``--stage2-articles N``, off by default) continues on contrastive pairs from
    N further train articles (a name swapped, roles reversed, an antonym, a number changed, a
    negation, each beside the true sentence with the same passage;
