@@ -9,7 +9,10 @@ summaries, and measures in one run:
 - the same pairs in batches of 5 (one sentence against the 5 passages of an answer);
 - a cached repeat;
 - the lexical scorer on the same pairs, for the ratio;
-- a new process: import, load, first check; and whether torch was imported.
+- a new process: import, load, first check; and whether torch was imported;
+- with ``--compare DIR``, another model folder (an earlier model kept aside, say
+  ``build/support-1``) on the same pairs, one new pair at a time, taking turns with the
+  shipped model by blocks of pairs, and the ratio.
 
 The target (issue 9) is <= 15 ms per pair warm; the ratio to it is printed.
 """
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 15.0
@@ -54,6 +58,36 @@ def _pairs(n: int) -> list[tuple[str, str]]:
     return out
 
 
+WARM_PAIRS = 30  # pairs scored (then forgotten) before timing: onnxruntime and the CPU settle
+
+
+BLOCK = 50  # pairs timed in a row on one model before the other takes its turn
+
+
+def _time_single(checkers: list[Any], pairs: list[tuple[str, str]]) -> list[list[float]]:
+    """ms per pair for each checker, one new pair at a time, after a warm-up whose scores are
+    forgotten. With two checkers they take turns by blocks of ``BLOCK`` pairs in the order
+    ABBA ABBA ..., so a change in the machine's speed weighs on both alike (pair by pair
+    turns would not do: each switch evicts the other model's weights from the CPU caches,
+    and both measured ~20 ms instead of ~10)."""
+    for c in checkers:
+        for s, ptext in pairs[:WARM_PAIRS]:
+            c.score(s, ptext)
+        c._cache.clear()
+    out: list[list[float]] = [[] for _ in checkers]
+    blocks = [pairs[i : i + BLOCK] for i in range(0, len(pairs), BLOCK)]
+    for b, block in enumerate(blocks):
+        order = list(range(len(checkers)))
+        if b % 2:
+            order.reverse()
+        for k in order:
+            for s, ptext in block:
+                t = time.perf_counter()
+                checkers[k].score(s, ptext)
+                out[k].append((time.perf_counter() - t) * 1000)
+    return out
+
+
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -63,18 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.check_latency", description=__doc__)
     p.add_argument("--pairs", type=int, default=200)
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "check_latency.json")
+    p.add_argument("--compare", type=Path, default=None,
+                   help="another support model folder, timed on the same pairs")
     args = p.parse_args(argv)
     from rag.lexical import LexicalScorer
     from rag.verify import SupportScorer
 
     pairs = _pairs(args.pairs)
     checker = SupportScorer(cache_size=1 << 16)
-    checker.score("warm up the session.", "Warm up the session, please.")
-    single = []
-    for s, ptext in pairs:
-        t = time.perf_counter()
-        checker.score(s, ptext)
-        single.append((time.perf_counter() - t) * 1000)
+    alt = SupportScorer(args.compare, cache_size=1 << 16) if args.compare else None
+    single, *rest = _time_single([checker, *([alt] if alt else [])], pairs)
+    other: list[float] = rest[0] if rest else []
     fresh = SupportScorer(cache_size=1 << 16)
     fresh.score("warm up the session.", "Warm up the session, please.")
     batched = []
@@ -83,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         fresh.score_many(group)
         batched.append((time.perf_counter() - t) * 1000 / len(group))
+    checker.score_many(pairs[:50])
     cached = []
     for s, ptext in pairs[:50]:
         t = time.perf_counter()
@@ -108,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         "cold_imported_torch": bool(int(cold_out[1])),
         "target_ms": TARGET_MS,
     }
+    if alt is not None:
+        res["compare"] = {"model": alt.model_name, "single_ms": {
+            "p50": round(_pct(other, 0.5), 2), "p95": round(_pct(other, 0.95), 2)}}
+        res["ratio_single_p50_to_compare"] = round(
+            res["single_ms"]["p50"] / res["compare"]["single_ms"]["p50"], 2)
+    res["model"] = checker.model_name
     res["ratio_single_p50_to_target"] = round(res["single_ms"]["p50"] / TARGET_MS, 2)
     res["ratio_model_to_lexical_p50"] = round(res["single_ms"]["p50"] / res["lexical_ms"]["p50"],
                                               1)
@@ -115,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(res, indent=2))
     print(f"{len(pairs)} (sentence, passage) pairs, passages ~{res['mean_passage_chars']} chars")
     print("| measure | p50 | p95 |\n| --- | --- | --- |")
-    print(f"| checker, one new pair | {res['single_ms']['p50']} ms | "
+    print(f"| checker ({res['model']}), one new pair | {res['single_ms']['p50']} ms | "
           f"{res['single_ms']['p95']} ms |")
+    if other:
+        c = res["compare"]
+        print(f"| {c['model']} ({args.compare}), one new pair | {c['single_ms']['p50']} ms | "
+              f"{c['single_ms']['p95']} ms |")
     print(f"| checker, batches of 5 (per pair) | {res['batched5_ms_per_pair']['p50']} ms | "
           f"{res['batched5_ms_per_pair']['p95']} ms |")
     print(f"| checker, cached repeat | {res['cached_ms']['p50']} ms | |")
@@ -125,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target <= {TARGET_MS} ms per pair: one new pair p50 is "
           f"{res['ratio_single_p50_to_target']}x the target; the model costs "
           f"{res['ratio_model_to_lexical_p50']}x the lexical scorer")
+    if other:
+        print(f"{res['model']} against {res['compare']['model']}, one new pair p50: "
+              f"{res['ratio_single_p50_to_compare']}x")
     print(f"new process, import + load + first check: {res['cold_first_check_s']} s; "
           f"torch imported: {res['cold_imported_torch']}")
     return 0
