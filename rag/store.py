@@ -27,7 +27,7 @@ import queue
 import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -299,13 +299,9 @@ class Store:
         """How many chunks hold ``term`` (as FTS5 reads it: stemmed), remembered."""
         n = self._postings.get(term)
         if n is None:
-            query = ('SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?',
-                     (f'"{term.replace(chr(34), "")}"',))
-            if conn is None:
-                with self.reader() as own:
-                    n = int(own.execute(*query).fetchone()[0])
-            else:
-                n = int(conn.execute(*query).fetchone()[0])
+            with nullcontext(conn) if conn is not None else self.reader() as c:
+                n = int(c.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                  (f'"{term.replace(chr(34), "")}"',)).fetchone()[0])
             if len(self._postings) >= POSTINGS_CACHE:
                 self._postings.clear()
             self._postings[term] = n

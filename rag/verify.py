@@ -263,6 +263,7 @@ class SupportScorer:
         self.encoder = CrossEncoder(Path(model) if model is not None else model_dir(MODEL))
         self._threshold = threshold
         self._decision: Decision | None = None
+        self._window: dict[str, Any] | None = None
         self.lexical = LexicalScorer(cache_size=256)
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._cache_size = cache_size
@@ -313,13 +314,15 @@ class SupportScorer:
     def window(self) -> dict[str, Any]:
         """How the model reads a passage (meta.json "window"): ``{"mode": "claim", "k": ...,
         "max_chars": ...}`` or ``{"mode": "chunk"}`` (a model without the record)."""
-        w = self.encoder.meta.get("window") or {"mode": "chunk"}
-        if w.get("mode") not in ("chunk", "claim"):
-            raise ModelFileError(
-                f"{self.encoder.path / 'meta.json'} names an unknown window mode "
-                f"{w.get('mode')!r} (this code reads 'chunk' and 'claim'); retrain with "
-                "`python -m rag.train support` or use the matching rag version")
-        return dict(w)
+        if self._window is None:
+            w = self.encoder.meta.get("window") or {"mode": "chunk"}
+            if w.get("mode") not in ("chunk", "claim"):
+                raise ModelFileError(
+                    f"{self.encoder.path / 'meta.json'} names an unknown window mode "
+                    f"{w.get('mode')!r} (this code reads 'chunk' and 'claim'); retrain with "
+                    "`python -m rag.train support` or use the matching rag version")
+            self._window = dict(w)
+        return self._window
 
     def windows(self, sentence: str, passage: str) -> list[tuple[int, int]]:
         """(start, end) of the windows the model reads ``passage`` in to judge ``sentence``."""
@@ -342,9 +345,6 @@ class SupportScorer:
         if len(content_words(sentence)) < MIN_CLAIM_WORDS or sentence.rstrip().endswith(":"):
             return Support(0.0, False, ("the sentence states nothing that can be checked",),
                            (start, start))
-        quoted = self._quoted(sentence, passage, start, end)
-        if quoted is not None:  # the window holds the sentence word for word: supported
-            return quoted
         feats, failures, span = decision_features(logit, self.lexical, sentence, window)
         d = self.decision
         p = d.probability(feats)
@@ -377,34 +377,33 @@ class SupportScorer:
         pairs whose verdict needs it: a sentence a window holds word for word is supported by
         rule whatever the model says (``_verbatim``), so its pairs skip the model (an
         extractive answer's quotes cost no model time)."""
-        spans = [self.windows(s, p) if p.strip() else [] for s, p in pairs]
-        quoted = [self._quoted(s, p, 0, len(p)) if p.strip() else None for s, p in pairs]
-        flat = [(s, p[a:b]) for (s, p), ws, q in zip(pairs, spans, quoted, strict=True)
-                if q is None for a, b in ws]
-        values = iter(self.logits(flat))
+        quoted = [self._quoted(s, p) if p.strip() else None for s, p in pairs]
+        spans = [self.windows(s, p) if p.strip() and q is None else []
+                 for (s, p), q in zip(pairs, quoted, strict=True)]
+        values = iter(self.logits([(s, p[a:b]) for (s, p), ws in zip(pairs, spans, strict=True)
+                                   for a, b in ws]))
         out = []
         for (sentence, passage), ws, q in zip(pairs, spans, quoted, strict=True):
-            if not ws:
-                out.append(Support(0.0, False, ("empty passage",), (0, 0)))
-                continue
             if q is not None:
                 out.append(q)
+                continue
+            if not ws:
+                out.append(Support(0.0, False, ("empty passage",), (0, 0)))
                 continue
             judged = [self._judge(sentence, passage, a, b, next(values)) for a, b in ws]
             out.append(max(judged, key=lambda j: (j.supported, j.score)))
         return out
 
     @staticmethod
-    def _quoted(sentence: str, passage: str, start: int, end: int) -> Support | None:
-        """The verdict on a sentence that ``passage[start:end]`` holds word for word (as
-        ``_judge`` gives it), else None."""
+    def _quoted(sentence: str, passage: str) -> Support | None:
+        """The verdict on a sentence that ``passage`` holds word for word (supported, whatever
+        the model would say), else None."""
         if len(content_words(sentence)) < MIN_CLAIM_WORDS or sentence.rstrip().endswith(":"):
             return None
-        quoted = _verbatim(sentence, passage[start:end])
+        quoted = _verbatim(sentence, passage)
         if quoted is None:
             return None
-        return Support(1.0, True, ("the passage contains it word for word",),
-                       (start + quoted[0], start + quoted[1]))
+        return Support(1.0, True, ("the passage contains it word for word",), quoted)
 
     def score(self, sentence: str, passage: str) -> Support:
         """How well ``passage`` supports ``sentence``."""

@@ -139,10 +139,10 @@ def run(args: Any) -> dict[str, Any]:
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     scorer = SupportScorer(folder, cache_size=1 << 20)
 
-    cached = Path(getattr(args, "work_dir", None) or WORK_DIR) / "calibration.jsonl"
-    window = (meta.get("window") or {}).get("max_chars") if (meta.get("window") or {}).get(
-        "mode") == "claim" else None
-    if cached.exists() and getattr(args, "work_dir", None):  # written by this training run
+    work_dir = getattr(args, "work_dir", None)  # set when called by the training command
+    cached = Path(work_dir or WORK_DIR) / "calibration.jsonl"
+    window = scorer.window.get("max_chars") if scorer.window["mode"] == "claim" else None
+    if work_dir and cached.exists():  # written by this training run
         examples = [Example(**json.loads(line)) for line in cached.read_text().splitlines()]
     else:
         examples = build_examples("calibration", args.cal_articles, seed=args.seed + 1,

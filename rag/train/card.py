@@ -30,6 +30,7 @@ def _window_text(window: dict[str, Any]) -> str:
 
 
 def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Path:
+    window = meta.get("window") or {"mode": "chunk"}
     t = meta.get("training", {})
     d = meta.get("decision", {})
     ex = t.get("examples", {})
@@ -53,7 +54,7 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
             ("`meta.json`", f"format {meta.get('format')}, lengths, decision, training figures"),
             ("input", f"`[CLS] claim [SEP] passage [SEP]`, claim ≤ {meta.get('max_length_a')} "
                       f"word pieces, pair ≤ {meta.get('max_length')}"),
-            ("passage window", _window_text(meta.get("window") or {"mode": "chunk"})),
+            ("passage window", _window_text(window)),
         ]),
         "",
         "## Data and splits",
@@ -169,10 +170,10 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
         "- English news prose; claims of one sentence. "
         + ("The model reads, per claim, the passage sentences that share most words with it, "
            "each with its neighbours (up to "
-           f"{(meta.get('window') or {}).get('max_chars')} characters); the best window "
+           f"{window.get('max_chars')} characters); the best window "
            "counts, so a claim that needs two sentences far apart in the passage is judged "
            "on each alone."
-           if (meta.get("window") or {}).get("mode") == "claim" else
+           if window["mode"] == "claim" else
            "Passages up to ~900 characters (longer ones are read in windows and the best "
            "window counts)."),
         "- It judges support by the passage, not truth; a claim that needs two passages "

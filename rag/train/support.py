@@ -115,7 +115,7 @@ def run(args: Any) -> dict[str, Any]:
     for name in ("model.onnx", "tokenizer.json"):
         shutil.copy(src / name, target / name)
     training = {
-        "version": VERSION,
+        "version": VERSION if not stage2 else f"{VERSION}+stage2",
         "window": window,
         "contrast_share": args.contrast_share,
         "seed": args.seed,

@@ -200,6 +200,10 @@ def contrast_examples(
         return []
     names = list(dict.fromkeys(names_in(article.text)))
     out: list[Example] = []
+
+    def add(claim: str, passage: str, label: int, source: str) -> None:
+        out.append(Example(claim, window_of(claim, passage, window), label, source, article.id))
+
     candidates = [
         (chunk.text, article.text[s:e])
         for chunk in chunks
@@ -209,9 +213,7 @@ def contrast_examples(
     rng.shuffle(candidates)
     for passage, s in candidates[:CONTRAST_SENTENCES]:
         pos = _positive(s, rng)
-        claim = pos[1] if pos else s
-        out.append(Example(claim, window_of(claim, passage, window), 1,
-                           f"synthetic:{pos[0]}" if pos else "verbatim", article.id))
+        add(pos[1] if pos else s, passage, 1, f"synthetic:{pos[0]}" if pos else "verbatim")
         kinds = list(HARD_KINDS)
         rng.shuffle(kinds)
         made = 0
@@ -219,8 +221,7 @@ def contrast_examples(
             fn = NEGATIVE_KINDS[kind]
             alt = fn(s, rng, names) if kind in ("name_swap", "role_reversal") else fn(s, rng)
             if alt and alt != s:
-                out.append(Example(alt, window_of(alt, passage, window), 0, f"synthetic:{kind}",
-                                   article.id))
+                add(alt, passage, 0, f"synthetic:{kind}")
                 made += 1
             if made == 2:
                 break
@@ -228,8 +229,7 @@ def contrast_examples(
             kind = rng.choice(["invented_detail", "invented_cause"])
             alt = NEGATIVE_KINDS[kind](s, rng, names, donors, donor_share=0.9)
             if alt and alt != s:
-                out.append(Example(alt, window_of(alt, passage, window), 0, f"synthetic:{kind}",
-                                   article.id))
+                add(alt, passage, 0, f"synthetic:{kind}")
     return out
 
 
