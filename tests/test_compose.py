@@ -68,3 +68,23 @@ def test_arguments_are_validated() -> None:
         ExtractiveComposer(None, max_sentences=0)
     with pytest.raises(ValueError, match="embed_budget must be > 0"):
         ExtractiveComposer(None, embed_budget=0)
+
+
+def test_reason_markers_are_english_not_the_demo_articles_words():
+    """Why/how answers get a bonus for markers of a cause, consequence or motive; the words
+    that echoed the demo article ("deprive", "cast", "crucial", "aspire", "trap") are not
+    markers, and a sentence that announces reasons is found whatever quantifier it uses."""
+    from rag.compose import _ANNOUNCES, _REASON
+
+    for marker in ("because of the war", "due to the cost", "in order to win", "as a result",
+                   "it would end", "they fear a defeat", "its aim is peace"):
+        assert _REASON.search(marker), marker
+    for echo in ("deprive Moscow of its ally", "cast Russia as a loser", "more crucially",
+                 "Russia aspired to it", "a trap"):
+        assert not _REASON.search(echo), echo
+    for announce in ("He can't accept it for a variety of reasons.", "It failed for two reasons:",
+                     "They left for many different reasons.", "Analysts give three reasons:"):
+        assert _ANNOUNCES.search(announce), announce
+    for plain in ("He left for the reason that he was tired.", "It rained for two days.",
+                  "Reasons vary by country, officials said."):
+        assert not _ANNOUNCES.search(plain), plain
