@@ -103,6 +103,38 @@ class _Cand:
 
 VECTOR_CACHE = 20_000  # sentence vectors a composer keeps
 
+# -- Tunables of the scoring and selection, in one place. Scores are cosine/overlap values in
+# [0, 1]. All are hand-set (early sessions, on the demo corpus), none fitted on data yet:
+# issue 10 asks for that, and the trained ranker meant to replace them does worse today
+# (rag/compose_ranked.py). The constructor's arguments (max_sentences, min_relevance, ...)
+# are the tunables a caller may change; these are not.
+SIM_WEIGHT, LEX_WEIGHT = 0.6, 0.4  # a sentence's score: weights of its embedding cosine with
+# the question and of the idf-weighted share of the question's content words it holds (sum 1)
+WHY_SIM_WEIGHT, WHY_LEX_WEIGHT = 0.8, 0.2  # the same for why/how questions, where sharing the
+# question's words mostly marks a restatement of it
+MATCH_SIM_WEIGHT = 0.6  # plain similarity (``_Cand.match``, for the premise check): cosine
+# weight, the rest word overlap
+RANK_BONUS = 0.03  # added as RANK_BONUS / (1 + passage rank): earlier-retrieved passages win
+# near-ties (0-0.1)
+PREFILTER_RANK_WEIGHT = 0.3  # which sentences get embedded (``embed_budget`` of them): word
+# overlap + PREFILTER_RANK_WEIGHT / (1 + passage rank)
+REASON_BONUS = 0.1  # why/how: added to a sentence holding a reason marker (_REASON) ...
+NO_REASON_FACTOR = 0.8  # ... and the share of its score a sentence without one keeps (0-1)
+ANNOUNCED_STEP = 0.05  # why/how: the two sentences after one that announces reasons
+# (_ANNOUNCES) score at least that sentence's score plus this
+MIN_SENTENCE_WORDS = 6  # shorter sentences (or ones without final punctuation) are fragments
+FRAGMENT_FACTOR = 0.5  # ... and keep this share of their score (0-1)
+PREMISE_TOP = 3  # premise check: the best-matching sentences read for a negation ...
+PREMISE_NEAR_TOP = 0.85  # ... while they match at least this share of the best match ...
+PREMISE_SHARED = 0.5  # ... and hold at least this share of the question's content stems
+PER_DOCUMENT_CUT = 0.6  # multi-document questions: each document's best sentence is forced
+# in when it scores at least this share of the best
+CONTEXT_CUT = 0.5  # the sentence before a dependent one ("It would ...") joins the answer
+# when it scores at least this share of the best
+IDF_FLOOR = 0.1  # added to every question word's idf, so a word in every candidate still counts
+REDUNDANT_OVERLAP = 0.7  # a sentence sharing more than this share of the shorter one's
+# content stems with a chosen sentence restates it and is left out
+
 
 # texts -> their vectors stored at index time (``rag.store.Store.sentence_vectors``), those it has
 StoredVectors = Callable[[Sequence[str]], dict[str, np.ndarray]]
@@ -350,7 +382,7 @@ class ExtractiveComposer:
             for w in c.stems:
                 df[w] = df.get(w, 0) + 1
         n = len(cands)
-        idf = {w: math.log(1 + n / (1 + df.get(w, 0))) + 0.1 for w in q_stems}
+        idf = {w: math.log(1 + n / (1 + df.get(w, 0))) + IDF_FLOOR for w in q_stems}
         total = sum(idf.values()) or 1.0
         lexes = [sum(idf[w] for w in q_stems & c.stems) / total for c in cands]
         sims = np.zeros(n)
@@ -359,23 +391,25 @@ class ExtractiveComposer:
                 qv = self.embedder.embed_query(question)
             # Embedding sentences is most of the query time on a CPU: embed only the
             # ``embed_budget`` most promising by word overlap and passage rank.
-            pre = sorted(range(n), key=lambda i: -(lexes[i] + 0.3 / (1 + cands[i].passage)))
+            pre = sorted(range(n), key=lambda i: -(lexes[i] + PREFILTER_RANK_WEIGHT
+                                                     / (1 + cands[i].passage)))
             keep = pre[: self.embed_budget]
             sims[keep] = self._vectors([cands[i].text for i in keep], stored) @ qv
         why = qtype in ("why", "how")
         # For why/how, word overlap with the question mostly marks a restatement of it.
-        w_sim, w_lex = (0.8, 0.2) if why else (0.6, 0.4)
+        w_sim, w_lex = (WHY_SIM_WEIGHT, WHY_LEX_WEIGHT) if why else (SIM_WEIGHT, LEX_WEIGHT)
         for c, lex, sim in zip(cands, lexes, sims, strict=True):
             c.sim = float(max(sim, 0.0))
             c.lex = lex
             n_words = len(words(c.text))
-            usable = n_words >= 6 and c.text.rstrip()[-1:] in ".!?\"”’)'"
-            c.match = 0.6 * c.sim + 0.4 * c.lex if self.embedder is not None else c.lex
+            usable = n_words >= MIN_SENTENCE_WORDS and c.text.rstrip()[-1:] in ".!?\"”’)'"
+            c.match = (MATCH_SIM_WEIGHT * c.sim + (1 - MATCH_SIM_WEIGHT) * c.lex
+                       if self.embedder is not None else c.lex)
             base = w_sim * c.sim + w_lex * c.lex if self.embedder is not None else c.lex
-            base += 0.03 / (1 + c.passage)
+            base += RANK_BONUS / (1 + c.passage)
             if why:
-                base = base + 0.1 if _REASON.search(c.text) else base * 0.8
-            c.score = base if usable else base * 0.5
+                base = base + REASON_BONUS if _REASON.search(c.text) else base * NO_REASON_FACTOR
+            c.score = base if usable else base * FRAGMENT_FACTOR
         if why:
             # "X can't accept Y for a variety of reasons." -> the next two sentences give them.
             by_doc = sorted(cands, key=lambda c: (c.doc_id, c.order))
@@ -383,8 +417,8 @@ class ExtractiveComposer:
                 if not _ANNOUNCES.search(prev.text):
                     continue
                 for cur in by_doc[i + 1 : i + 3]:
-                    if cur.doc_id == prev.doc_id and len(words(cur.text)) >= 6:
-                        cur.score = max(cur.score, prev.score + 0.05)
+                    if cur.doc_id == prev.doc_id and len(words(cur.text)) >= MIN_SENTENCE_WORDS:
+                        cur.score = max(cur.score, prev.score + ANNOUNCED_STEP)
 
     def _premise_conflict(self, question: str, cands: list[_Cand]) -> _Cand | None:
         """A top sentence that negates what a wh-question takes for granted.
@@ -403,14 +437,14 @@ class ExtractiveComposer:
         q_stems = set(content_stems(question))
         ranked = sorted(cands, key=lambda c: -c.match)
         top = ranked[0].match
-        for c in ranked[:3]:
-            if c.match < max(self.min_relevance, top * 0.85):
+        for c in ranked[:PREMISE_TOP]:
+            if c.match < max(self.min_relevance, top * PREMISE_NEAR_TOP):
                 break
             shared = q_stems & c.stems
             # An imperative ("Don't launch any more strikes") states no fact to contradict.
             statement = _IMPERATIVE.sub(" ", c.text)
             flipped = negated(statement)[1].keys() & q_stems
-            if flipped and len(shared) >= 0.5 * len(q_stems):
+            if flipped and len(shared) >= PREMISE_SHARED * len(q_stems):
                 return c
         return None
 
@@ -418,7 +452,7 @@ class ExtractiveComposer:
         """The best sentence of each document, for questions about several articles."""
         firsts: dict[str, _Cand] = {}
         for c in ranked:
-            if c.doc_id not in firsts and c.score >= best * 0.6:
+            if c.doc_id not in firsts and c.score >= best * PER_DOCUMENT_CUT:
                 firsts[c.doc_id] = c
         return list(firsts.values())
 
@@ -453,7 +487,7 @@ class ExtractiveComposer:
                 prev is not None
                 and _DEPENDENT_START.match(c.text)
                 and prev not in out
-                and prev.score >= best * 0.5
+                and prev.score >= best * CONTEXT_CUT
             ):
                 out.append(prev)
         return out
@@ -469,7 +503,7 @@ class ExtractiveComposer:
 def _redundant(a: _Cand, b: _Cand) -> bool:
     if not a.stems or not b.stems:
         return False
-    return len(a.stems & b.stems) / min(len(a.stems), len(b.stems)) > 0.7
+    return len(a.stems & b.stems) / min(len(a.stems), len(b.stems)) > REDUNDANT_OVERLAP
 
 
 def _missing_names(names: list[str], passages: Sequence[Passage]) -> list[str]:
