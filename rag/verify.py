@@ -184,6 +184,12 @@ def claim_windows(
     return sorted(out)
 
 
+def _checkable(sentence: str) -> bool:
+    """Whether ``sentence`` states something a passage can support: enough content words, and
+    not a lead-in ("He gave three reasons:")."""
+    return len(content_words(sentence)) >= MIN_CLAIM_WORDS and not sentence.rstrip().endswith(":")
+
+
 def _verbatim(sentence: str, window: str) -> tuple[int, int] | None:
     """Where ``window`` holds ``sentence`` word for word (quotes and spacing aside), if it does.
 
@@ -342,7 +348,7 @@ class SupportScorer:
 
     def _judge(self, sentence: str, passage: str, start: int, end: int, logit: float) -> Support:
         window = passage[start:end]
-        if len(content_words(sentence)) < MIN_CLAIM_WORDS or sentence.rstrip().endswith(":"):
+        if not _checkable(sentence):
             return Support(0.0, False, ("the sentence states nothing that can be checked",),
                            (start, start))
         feats, failures, span = decision_features(logit, self.lexical, sentence, window)
@@ -398,7 +404,7 @@ class SupportScorer:
     def _quoted(sentence: str, passage: str) -> Support | None:
         """The verdict on a sentence that ``passage`` holds word for word (supported, whatever
         the model would say), else None."""
-        if len(content_words(sentence)) < MIN_CLAIM_WORDS or sentence.rstrip().endswith(":"):
+        if not _checkable(sentence):
             return None
         quoted = _verbatim(sentence, passage)
         if quoted is None:

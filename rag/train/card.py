@@ -26,7 +26,10 @@ def _window_text(window: dict[str, Any]) -> str:
         return (f"per claim, the {window.get('k')} passage sentences sharing most content words "
                 f"with it, each with a neighbour on either side, ≤ {window.get('max_chars')} "
                 "characters (`rag.verify.claim_windows`); the best window counts")
-    return "the whole chunk; a passage over 1,000 characters in windows of 900"
+    from ..verify import WINDOW_CHARS, WINDOW_SIZE
+
+    return (f"the whole chunk; a passage over {WINDOW_CHARS:,} characters in windows of "
+            f"{WINDOW_SIZE}")
 
 
 def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Path:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +110,17 @@ def window_of(claim: str, passage: str, window: int | None) -> str:
     return passage[a:b]
 
 
+def _adder(out: list[Example], article: Article, window: int | None
+           ) -> Callable[[str, str, int, str], None]:
+    """``add(claim, passage, label, source)``: an example of ``article`` appended to ``out``,
+    its passage cut to the claim's window (``window_of``)."""
+
+    def add(claim: str, passage: str, label: int, source: str) -> None:
+        out.append(Example(claim, window_of(claim, passage, window), label, source, article.id))
+
+    return add
+
+
 def article_examples(
     article: Article, rng: random.Random, donors: list[str], scorer: LexicalScorer,
     window: int | None = None,
@@ -123,8 +134,7 @@ def article_examples(
     names = list(dict.fromkeys(names_in(article.text)))
     out: list[Example] = []
 
-    def add(claim: str, passage: str, label: int, source: str) -> None:
-        out.append(Example(claim, window_of(claim, passage, window), label, source, article.id))
+    add = _adder(out, article, window)
 
     def align(sentence: str) -> list[tuple[float, float, int]]:
         """(coverage in best window, score, chunk index) per chunk, best first."""
@@ -201,8 +211,7 @@ def contrast_examples(
     names = list(dict.fromkeys(names_in(article.text)))
     out: list[Example] = []
 
-    def add(claim: str, passage: str, label: int, source: str) -> None:
-        out.append(Example(claim, window_of(claim, passage, window), label, source, article.id))
+    add = _adder(out, article, window)
 
     candidates = [
         (chunk.text, article.text[s:e])
