@@ -3,6 +3,8 @@
 ``ranker``: the answer ranker (``rag.train.ranker``), then its abstention decision.
 ``support``: the support model (``rag.train.support``), then its calibrated decision
 (``rag.train.calibrate``). ``calibrate-support``: only the decision, on the committed model.
+``report-composer``: both answer writers on the hand-written calibration questions
+(``rag.train.composer_report``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     ap = argparse.ArgumentParser(prog="python -m rag.train", description=__doc__)
     sub = ap.add_subparsers(dest="what", required=True)
-    from . import abstain, calibrate, ranker, support
+    from . import abstain, calibrate, composer_report, ranker, support
 
     p = sub.add_parser("support", help="train the support model (about an hour)")
     support.add_arguments(p)
@@ -31,7 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("calibrate-ranker",
                        help="fit the abstention decision on the committed ranker")
     abstain.add_arguments(p)
+    p = sub.add_parser("report-composer",
+                       help="both answer writers on the hand-written calibration questions")
+    composer_report.add_arguments(p)
     args = ap.parse_args(argv)
+    if args.what == "report-composer":
+        composer_report.run(args)
+        return 0
     if args.what in ("ranker", "calibrate-ranker"):
         from .card import write_ranker_card
 
