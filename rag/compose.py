@@ -7,8 +7,10 @@ question's content words, the passage's rank, and for why/how questions a bonus 
 that give reasons and for the sentences right after a sentence that announces them.
 
 It abstains (says so, cites nothing) when no sentence is relevant enough, when the question
-asks for a kind of fact no relevant sentence holds (a number for "how many", a date for
-"when"), or when a name the question hinges on appears in none of the passages.
+asks for a kind of fact no relevant sentence holds (a date for "when", an age for "how old", a
+duration for "how long", a number *of the counted thing* for "how many X": "dozens of
+strikes" does not answer "how many fighters were killed"), or when a name the question hinges
+on appears in none of the passages.
 
 It does not retrieve, verify or format markers (see ``rag.chain``).
 """
@@ -132,6 +134,8 @@ PER_DOCUMENT_CUT = 0.6  # multi-document questions: each document's best sentenc
 CONTEXT_CUT = 0.5  # the sentence before a dependent one ("It would ...") joins the answer
 # when it scores at least this share of the best
 IDF_FLOOR = 0.1  # added to every question word's idf, so a word in every candidate still counts
+COUNT_WINDOW = 3  # "how many X": words after a number within which X must follow ("59
+# Tomahawk cruise missiles"); 1-5
 REDUNDANT_OVERLAP = 0.7  # a sentence sharing more than this share of the shorter one's
 # content stems with a chosen sentence restates it and is left out
 
@@ -173,15 +177,94 @@ def sentence_vectors(
     return np.stack([found[t] for t in texts])
 
 
+# "How old / long / fast / far ...?" ask for a quantity of one kind: an answer must give a
+# quantity of that kind (English grammar, no corpus word), not just any number.
+_QUANTITY_QUESTIONS = {
+    "age": r"\bhow old\b|\bwhat age\b",
+    "duration": r"\bhow long\b(?! (is|are|was|were) (the|a|an|its|his|her|their)\b)",
+    "speed": r"\bhow fast\b|\bwhat speed\b|\bhow quickly\b",
+    "distance": r"\bhow far\b",
+}
+_NUM = r"(?:\d[\d,.]*|(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|" \
+       r"twenty|thirty|forty|fifty|hundred|several|few|many))"
+_QUANTITIES = {
+    "age": re.compile(_NUM + r"(?:\s*(?:-|to)\s*" + _NUM + r")?[- ](?:years?|months?|weeks?)"
+                      r"[- ]old\b|\baged? \d|\b[A-Z][\w’'-]*, \d{1,3},|\(\d{1,3}\)", re.I),
+    "duration": re.compile(_NUM + r"[- ](?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|"
+                           r"decades?|centuries)\b|\bsince (?:\d|the|last|early|late)", re.I),
+    "speed": re.compile(r"\b(?:mph|km/h|kph|knots|(?:miles|kilometers|kilometres) (?:an|per) "
+                        r"hour|mach \d|speed of)\b", re.I),
+    "distance": re.compile(r"\d[\d,.]*[- ](?:miles?|kilometers?|kilometres?|km|feet|foot|"
+                           r"meters?|metres?|yards?)\b", re.I),
+}
+_AUX = frozenset("did do does were was are is have has had will would can could should may "
+                 "might must".split())
+
+
+def counted_nouns(question: str) -> frozenset[str]:
+    """Stems of what a "how many ...?" question counts: the content words between "how many"
+    and its verb, and for "how many of the X were Y" the word after the verb too.
+
+    >>> sorted(counted_nouns("How many Tomahawk missiles did the US fire?"))
+    ['missil', 'tomahawk']
+    >>> sorted(counted_nouns("How many of the dead were students?"))
+    ['dead', 'student']
+    """
+    m = re.search(r"\bhow many\s+(.*)", question, re.I)
+    if not m:
+        return frozenset()
+    toks = words(m.group(1))
+    out: set[str] = set()
+    for i, t in enumerate(toks):
+        if t in _AUX:
+            if toks[0] == "of" and i + 1 < len(toks) and toks[i + 1] not in STOPWORDS:
+                out.add(stem(toks[i + 1]))
+            break
+        if t not in STOPWORDS:
+            out.add(stem(t))
+    return frozenset(out)
+
+
+def gives_count(text: str, counted: frozenset[str]) -> bool:
+    """Whether ``text`` gives a number of what ``counted`` names: a number followed, within
+    ``COUNT_WINDOW`` words, by one of them (or a word holding one: "girls" counts
+    "schoolgirls"). Without ``counted``, any number.
+
+    >>> c = counted_nouns("How many passengers were thrown overboard?")
+    >>> gives_count("They threw 12 fellow passengers overboard.", c)
+    True
+    >>> gives_count("Dozens of strikes hit 3 garrisons.", c)
+    False
+    """
+    if not counted:
+        return _has_number(text)
+    toks = words(text)
+    for i, t in enumerate(toks):
+        if not (t[:1].isdigit() or t in _NUMBER_WORDS):
+            continue
+        for w in toks[i + 1 : i + 1 + COUNT_WINDOW]:
+            sw = stem(w)
+            if any(sw == c or (min(len(sw), len(c)) >= 4 and (c in sw or sw in c))
+                   for c in counted):
+                return True
+    return False
+
+
 def question_type(question: str) -> str:
-    """One of number, date, person, place, why, how, other.
+    """One of money, age, duration, speed, distance, number, exact_date, date, person, place,
+    why, how, other.
 
     >>> question_type("How many missiles were fired?"), question_type("Why won't Russia act?")
     ('number', 'why')
+    >>> question_type("How old is the suspect?"), question_type("How long was he missing?")
+    ('age', 'duration')
     """
     q = question.lower().strip()
     if re.search(r"\bhow (much|expensive)\b.*\b(cost|price|pay|paid|spend|spent|worth)", q):
         return "money"
+    for kind, pattern in _QUANTITY_QUESTIONS.items():
+        if re.search(pattern, q):
+            return kind
     if re.search(r"\bhow (many|much|long|old|far|big|large)\b", q) or re.match(
         r"^what (number|percentage|share)\b", q
     ):
@@ -261,10 +344,33 @@ def _has_date(text: str) -> bool:
                           low))
 
 
-_TYPE_CHECKS = {
+def _finds(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda text: pattern.search(text) is not None
+
+
+_TYPE_CHECKS: dict[str, Callable[[str], bool]] = {
     "number": _has_number, "exact_date": _has_exact_date, "date": _has_date,
     "money": _has_money, "person": _has_person,
+    **{kind: _finds(p) for kind, p in _QUANTITIES.items()},
 }
+
+
+def quantity_check(question: str) -> Callable[[str], bool] | None:
+    """What a sentence must hold to answer a quantity question: an age, a duration, a speed
+    or a distance for "how old / long / fast / far", a number of the counted thing for "how
+    many X"; None for other questions.
+
+    >>> check = quantity_check("How many passengers were thrown overboard?")
+    >>> check("They threw 12 passengers overboard."), check("It happened 3 days ago.")
+    (True, False)
+    """
+    kind = question_type(question)
+    if kind in _QUANTITIES:
+        return _TYPE_CHECKS[kind]
+    counted = counted_nouns(question) if kind == "number" else frozenset()
+    if counted:
+        return lambda text: gives_count(text, counted)
+    return None
 
 
 class ExtractiveComposer:
@@ -323,7 +429,7 @@ class ExtractiveComposer:
         if best < self.min_relevance:
             return Composition(abstained=True, reason=f"best sentence relevance {best:.2f}")
         ranked = sorted(cands, key=lambda c: -c.score)
-        check = _TYPE_CHECKS.get(qtype)
+        check = quantity_check(question) or _TYPE_CHECKS.get(qtype)
         if check is not None:
             fitting = [c for c in ranked if check(c.text) and c.score >= self.min_relevance]
             if not fitting or fitting[0].score < best * self.relative_cut:

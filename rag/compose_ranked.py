@@ -55,6 +55,7 @@ from .compose import (
     StoredVectors,
     _has_date,
     _has_number,
+    quantity_check,
     sentence_vectors,
 )
 from .embed_base import Embedder
@@ -187,7 +188,7 @@ class RankedComposer:
         if not cands:
             return Composition(abstained=True, reason="no passages")
         qtype = question_type(question)
-        check = TYPE_CHECKS.get(qtype)
+        check = quantity_check(question) or TYPE_CHECKS.get(qtype)
         pool = [c for c in cands if check is None or check(c.text)]
         if not pool:
             return Composition(abstained=True, reason=f"no sentence gives a {qtype}")

@@ -14,7 +14,11 @@ from rag.compose import ExtractiveComposer, key_names, question_type
     ("question", "kind"),
     [
         ("How many missiles were fired?", "number"),
-        ("How long has the war lasted?", "number"),
+        ("How long has the war lasted?", "duration"),
+        ("How long is the bridge?", "number"),
+        ("How old is the suspect?", "age"),
+        ("How fast will the probe be going?", "speed"),
+        ("How far is the base from the border?", "distance"),
         ("How much does a Tomahawk missile cost?", "money"),
         ("On what date did the strike happen?", "exact_date"),
         ("When did the strike happen?", "date"),
@@ -88,3 +92,49 @@ def test_reason_markers_are_english_not_the_demo_articles_words():
     for plain in ("He left for the reason that he was tired.", "It rained for two days.",
                   "Reasons vary by country, officials said."):
         assert not _ANNOUNCES.search(plain), plain
+
+
+def test_quantity_questions_want_a_quantity_of_their_kind():
+    """"How old/long/fast/far" are answered by an age, a duration, a speed or a distance,
+    not by any number; "how many X" by a number of X (English grammar, no corpus word)."""
+    from rag.compose import _TYPE_CHECKS, counted_nouns, gives_count
+
+    yes = {"age": ["A 54-year-old man scaled the fence.", "Kim, 55, has a history.",
+                   "The bones are 128,000 to 187,000 years old.", "pupils aged 8 to 14"],
+           "duration": ["He had not been heard from in 66 days.", "the six-year conflict",
+                        "the first minister to visit Iran in 12 years"],
+           "speed": ["winds of 150 mph", "travelling at 8,750 miles per hour"],
+           "distance": ["a city 125 kilometers away", "200 miles from North Carolina"]}
+    no = {"age": ["The Bali Nine pair will be executed.", "Five people died in 2015."],
+          "duration": ["Five people died.", "It cost $3 million."],
+          "speed": ["It will crash into the far side of Mercury."],
+          "distance": ["They met 12 times."]}
+    for kind, texts in yes.items():
+        assert all(_TYPE_CHECKS[kind](t) for t in texts), kind
+    for kind, texts in no.items():
+        assert not any(_TYPE_CHECKS[kind](t) for t in texts), kind
+    c = counted_nouns("How many schoolgirls did Boko Haram abduct in Chibok?")
+    assert gives_count("the kidnapping of around 270 girls from a school", c)
+    assert not gives_count("Boko Haram attacked 3 bus stations in 2014.", c)
+    assert counted_nouns("What happened?") == frozenset()
+    assert gives_count("Two people died.", frozenset())  # nothing counted: any number
+
+
+def test_how_many_abstains_when_no_sentence_counts_what_is_asked():
+    """A sentence with some number ("dozens of strikes") does not answer "how many
+    fighters were killed"; one that counts the asked-for thing does."""
+    from rag.embed import get_embedder
+    from rag.text import split_sentences
+    from rag.types import Passage
+
+    text = ("Canadian jets carried out their first airstrike against ISIS in Syria. Canadian "
+            "warplanes have conducted dozens of strikes against ISIS targets in Iraq since "
+            "November. It was not clear how many casualties the airstrike caused. The jets "
+            "dropped 4 laser-guided bombs on the garrison near Raqqa.")
+    p = Passage("c1", "a.md", "A", text, 1.0, 0, len(text), sentences=tuple(split_sentences(text)))
+    comp = ExtractiveComposer(get_embedder("hash"), min_relevance=0.0)
+    out = comp.run("How many ISIS fighters were killed in the Canadian airstrike?", [p])
+    assert out.abstained and "number" in out.reason
+    out = comp.run("How many bombs did the Canadian jets drop on the garrison?", [p])
+    assert not out.abstained
+    assert out.sentences[0].text.startswith("The jets dropped 4 laser-guided bombs")
