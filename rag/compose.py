@@ -273,7 +273,7 @@ def question_type(question: str) -> str:
         return "exact_date"
     if re.match(r"^(when|what time)\b", q) or "since when" in q:
         return "date"
-    if re.match(r"^(who|whom|whose)\b", q):
+    if re.match(r"^(who|whom|whose)\b|^(what|which) (is|are|was|were) the names of\b", q):
         return "person"
     if re.match(r"^where\b", q):
         return "place"
@@ -336,6 +336,34 @@ def _has_person(text: str) -> bool:
     return bool(re.search(r"\b[A-Z][a-z]+ (?:[A-Z]\. )?[A-Z][a-z]+", text))
 
 
+# Words that stand before a name without being one ("Police Chief Thomas Jackson").
+_TITLES = frozenset("mr mrs ms miss dr sir president prime minister chief police secretary "
+                    "gov governor sen senator rep judge lt sgt capt gen col officer agent "
+                    "spokesman spokeswoman".split())
+# "Who is Konstantin Kosachev?" asks what the named person is, not for another person.
+_WHO_IS = re.compile(r"^(?i:who (is|was|are|were)) (?i:the )?([A-Z][\w’'.-]*\s*)+\??$")
+_NAME_RUN = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:[A-Z]\.\s+)?[A-Z][\w’'-]*)+")
+
+
+def names_someone_new(text: str, question: str) -> bool:
+    """Whether ``text`` names a person the question does not: a run of two or more
+    capitalised words with a word that is neither in the question nor a title. "Who will
+    replace Thomas Jackson?" is not answered by "Police Chief Thomas Jackson resigned."
+
+    >>> q = "Who will replace Thomas Jackson as police chief?"
+    >>> names_someone_new("Police Chief Thomas Jackson resigned.", q)
+    False
+    >>> names_someone_new("The clerk, Mary Ann Twitty, was fired.", q)
+    True
+    """
+    asked = set(words(question))
+    for m in _NAME_RUN.finditer(text):
+        toks = words(m.group())
+        if len(toks) >= 2 and any(t not in asked and t not in _TITLES for t in toks):
+            return True
+    return False
+
+
 def _has_date(text: str) -> bool:
     low = text.lower()
     if _has_exact_date(text):
@@ -356,9 +384,10 @@ _TYPE_CHECKS: dict[str, Callable[[str], bool]] = {
 
 
 def quantity_check(question: str) -> Callable[[str], bool] | None:
-    """What a sentence must hold to answer a quantity question: an age, a duration, a speed
-    or a distance for "how old / long / fast / far", a number of the counted thing for "how
-    many X"; None for other questions.
+    """What a sentence must hold to answer a quantity or person question: an age, a
+    duration, a speed or a distance for "how old / long / fast / far", a number of the
+    counted thing for "how many X", a person the question does not name for "who" and "what
+    are the names of"; None for other questions.
 
     >>> check = quantity_check("How many passengers were thrown overboard?")
     >>> check("They threw 12 passengers overboard."), check("It happened 3 days ago.")
@@ -367,6 +396,8 @@ def quantity_check(question: str) -> Callable[[str], bool] | None:
     kind = question_type(question)
     if kind in _QUANTITIES:
         return _TYPE_CHECKS[kind]
+    if kind == "person" and not _WHO_IS.match(question.strip()):
+        return lambda text: names_someone_new(text, question)
     counted = counted_nouns(question) if kind == "number" else frozenset()
     if counted:
         return lambda text: gives_count(text, counted)
@@ -422,10 +453,13 @@ class ExtractiveComposer:
         qtype = question_type(question)
         names = key_names(question)
         missing = _missing_names(names, passages)
-        self._score(question, cands, query_vector, qtype, stored)
-        best = max(c.score for c in cands)
         if missing:
             return Composition(abstained=True, reason=f"{', '.join(missing)} not in the passages")
+        self._score(question, cands, query_vector, qtype, stored)
+        if names:  # answers come from documents that name what the question is about
+            naming = _naming_documents(names, [*passages, *context])
+            cands = [c for c in cands if c.doc_id in naming] or cands
+        best = max(c.score for c in cands)
         if best < self.min_relevance:
             return Composition(abstained=True, reason=f"best sentence relevance {best:.2f}")
         ranked = sorted(cands, key=lambda c: -c.score)
@@ -616,11 +650,36 @@ def _missing_names(names: list[str], passages: Sequence[Passage]) -> list[str]:
     """Names of the question found in no passage text, title or outlet (or its initials)."""
     if not names:
         return []
+    seen = _seen(passages)
+    return [n for n in names if not _named(n, seen)]
+
+
+def _naming_documents(names: list[str], passages: Sequence[Passage]) -> set[str]:
+    """Documents whose retrieved passages (text, title, outlet) name at least one of
+    ``names``: an answer to "How many died when Maysak hit the Philippines?" comes from an
+    article about Maysak or the Philippines, not from one about another disaster."""
+    by_doc: dict[str, list[Passage]] = {}
+    for p in passages:
+        by_doc.setdefault(p.doc_id, []).append(p)
+    out = set()
+    for doc, ps in by_doc.items():
+        seen = _seen(ps)
+        if any(_named(n, seen) for n in names):
+            out.add(doc)
+    return out
+
+
+def _seen(passages: Sequence[Passage]) -> tuple[set[str], set[str]]:
+    """The words (and their stems) of the passages' texts, titles and outlets, with the
+    titles' and outlets' initials."""
     seen: set[str] = set()
     for p in passages:
         seen.update(words(p.text))
         for meta in (p.title, p.outlet or ""):
             seen.update(words(meta))
             seen.add(_initials(meta))
-    stems = {stem(w) for w in seen}
-    return [n for n in names if n not in seen and stem(n) not in stems]
+    return seen, {stem(w) for w in seen}
+
+
+def _named(name: str, seen: tuple[set[str], set[str]]) -> bool:
+    return name in seen[0] or stem(name) in seen[1]

@@ -138,3 +138,40 @@ def test_how_many_abstains_when_no_sentence_counts_what_is_asked():
     out = comp.run("How many bombs did the Canadian jets drop on the garrison?", [p])
     assert not out.abstained
     assert out.sentences[0].text.startswith("The jets dropped 4 laser-guided bombs")
+
+
+def _passage(doc: str, text: str, n: int = 1):  # noqa: ANN202
+    from rag.text import split_sentences
+    from rag.types import Passage
+
+    return Passage(f"{doc}-{n}", doc, doc.removesuffix(".md"), text, 1.0, 0, len(text),
+                   sentences=tuple(split_sentences(text)))
+
+
+def test_answers_come_from_documents_that_name_what_is_asked_about():
+    """A question hinging on names is answered from a document that names one of them: a
+    count of deaths in another article does not answer "how many died when Maysak hit"."""
+    from rag.embed import get_embedder
+
+    storm = _passage("storm.md", "Tropical storm Maysak approached the Philippines on Saturday. "
+                     "Authorities barred swimming and surfing in some places.")
+    boats = _passage("boats.md", "Last year at least 3,200 people died trying to make the trip. "
+                     "Many died when their boats capsized at sea.")
+    comp = ExtractiveComposer(get_embedder("hash"), min_relevance=0.0)
+    out = comp.run("How many people died when Maysak hit the Philippines?", [boats, storm])
+    assert out.abstained
+    out = comp.run("What did authorities bar before Maysak hit the Philippines?", [boats, storm])
+    assert not out.abstained and {s.doc_id for s in out.sentences} == {"storm.md"}
+
+
+def test_who_questions_want_a_person_the_question_does_not_name():
+    from rag.compose import quantity_check
+
+    check = quantity_check("Who will replace Thomas Jackson as Ferguson police chief?")
+    assert check is not None
+    assert not check("Police Chief Thomas Jackson resigned last month.")
+    assert check("The mayor named Andre Anderson to lead the department.")
+    names = quantity_check("What are the names of the two workers killed in Aden?")
+    assert names is not None and not names("Two humanitarian workers were killed in Aden.")
+    # "Who is X?" asks what X is: any relevant sentence may answer it.
+    assert quantity_check("Who is Konstantin Kosachev?") is None
