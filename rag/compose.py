@@ -384,10 +384,9 @@ _TYPE_CHECKS: dict[str, Callable[[str], bool]] = {
 
 
 def quantity_check(question: str) -> Callable[[str], bool] | None:
-    """What a sentence must hold to answer a quantity or person question: an age, a
-    duration, a speed or a distance for "how old / long / fast / far", a number of the
-    counted thing for "how many X", a person the question does not name for "who" and "what
-    are the names of"; None for other questions.
+    """What a sentence must hold to answer a quantity question: an age, a duration, a speed
+    or a distance for "how old / long / fast / far", a number of the counted thing for "how
+    many X"; None for other questions.
 
     >>> check = quantity_check("How many passengers were thrown overboard?")
     >>> check("They threw 12 passengers overboard."), check("It happened 3 days ago.")
@@ -396,12 +395,22 @@ def quantity_check(question: str) -> Callable[[str], bool] | None:
     kind = question_type(question)
     if kind in _QUANTITIES:
         return _TYPE_CHECKS[kind]
-    if kind == "person" and not _WHO_IS.match(question.strip()):
-        return lambda text: names_someone_new(text, question)
     counted = counted_nouns(question) if kind == "number" else frozenset()
     if counted:
         return lambda text: gives_count(text, counted)
     return None
+
+
+def answer_check(question: str) -> Callable[[str], bool] | None:
+    """What a sentence must hold to answer ``question`` in the default composer: a quantity
+    of the kind asked (``quantity_check``), a person the question does not name for "who"
+    and "what are the names of" ("Who is X?" asks what X is: any named person will do),
+    else what its type wants (a number, a date, money); None when any sentence may
+    answer."""
+    kind = question_type(question)
+    if kind == "person" and not _WHO_IS.match(question.strip()):
+        return lambda text: names_someone_new(text, question)
+    return quantity_check(question) or _TYPE_CHECKS.get(kind)
 
 
 class ExtractiveComposer:
@@ -463,7 +472,7 @@ class ExtractiveComposer:
         if best < self.min_relevance:
             return Composition(abstained=True, reason=f"best sentence relevance {best:.2f}")
         ranked = sorted(cands, key=lambda c: -c.score)
-        check = quantity_check(question) or _TYPE_CHECKS.get(qtype)
+        check = answer_check(question)
         if check is not None:
             fitting = [c for c in ranked if check(c.text) and c.score >= self.min_relevance]
             if not fitting or fitting[0].score < best * self.relative_cut:
