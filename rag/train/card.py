@@ -181,6 +181,11 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
            "window counts)."),
         "- It judges support by the passage, not truth; a claim that needs two passages "
         "together is judged against each alone.",
+        "- It cannot catch a false premise. On the hand-written calibration questions "
+        "(`python -m rag.train report-composer`) it finds the premise of every why-question "
+        "supported by a retrieved passage: the 14 true ones and the 21 false ones too "
+        "(\"Netanyahu welcomed the framework deal\" against an article where he slams it). It "
+        "matches what a passage is about more than what the passage says.",
         "- Synthetic negatives are made by rules; kinds of error they do not imitate (subtle "
         "quantifier or modality shifts) are learnt only from the news summaries. Rule-made "
         "antonyms often read unnaturally (\"21-year-young\"), so odd phrasing becomes a cue: "
