@@ -176,3 +176,25 @@ def test_who_questions_want_a_person_the_question_does_not_name():
     # "Who is X?" asks what X is: a sentence naming X answers it.
     who_is = answer_check("Who is Konstantin Kosachev?")
     assert who_is is not None and who_is("Konstantin Kosachev heads the committee.")
+
+
+def test_type_fit_cut_decides_when_a_fact_question_abstains(monkeypatch):
+    """A "how many" question is answered by the best sentence giving a count when that one
+    scores at least TYPE_FIT_CUT of the best sentence of all, and abstains below it."""
+    from rag import compose
+
+    text = ("The San Bruno blast shook the whole town of San Bruno and destroyed its calm. "
+            "The blast destroyed 37 homes.")
+    p = _passage("blast.md", text)
+    question = "How many homes did the San Bruno blast destroy?"
+    comp = ExtractiveComposer(None, min_relevance=0.0)
+    cands = comp._candidates([p])
+    comp._score(question, cands, None, "number")
+    count = next(c for c in cands if "37" in c.text)
+    ratio = count.score / max(c.score for c in cands)
+    assert 0 < ratio < 1  # the short sentence scores under the other one
+    monkeypatch.setattr(compose, "TYPE_FIT_CUT", ratio - 0.01)
+    out = comp.run(question, [p])
+    assert not out.abstained and out.sentences[0].text == "The blast destroyed 37 homes."
+    monkeypatch.setattr(compose, "TYPE_FIT_CUT", ratio + 0.01)
+    assert comp.run(question, [p]).abstained
