@@ -183,7 +183,7 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
         "together is judged against each alone.",
         "- It cannot catch a false premise. On the hand-written calibration questions "
         "(`python -m rag.train report-composer`) it finds the premise of every why-question "
-        "supported by a retrieved passage: the 14 true ones and the 21 false ones too "
+        "supported by a retrieved passage: the 18 true ones and the 33 false ones too "
         "(\"Netanyahu welcomed the framework deal\" against an article where he slams it). It "
         "matches what a passage is about more than what the passage says.",
         "- Synthetic negatives are made by rules; kinds of error they do not imitate (subtle "

@@ -13,8 +13,8 @@ news data (``rag.train.news``), but the questions made there by template share m
 words with the answer sentence: the default composer puts the answer first for 0.96 of them
 (0.75 for questions made from summary sentences), against about 0.52 (demo) and 0.36 (news)
 of the eval sets' hand-written questions. Fits on template questions do not carry over. These
-134 questions are written the way the eval sets are (facts, why, paraphrase, several
-articles, unanswerable, false premise), by reading 21 articles of the **calibration** split
+209 questions are written the way the eval sets are (facts, why, paraphrase, several
+articles, unanswerable, false premise), by reading 33 articles of the **calibration** split
 (never the report split the second eval set comes from, never ``corpus/``); each names its
 articles, the sentences that answer it (``evidence``) and its key points.
 
@@ -59,7 +59,8 @@ def load_questions(path: Path = QUESTIONS) -> tuple[list[Any], dict[str, list[st
 
 def stage(corpus: Path, needed: set[str], data: str | Path = DEFAULT_DATA) -> list[str]:
     """Write the needed articles and ``DISTRACTORS`` others as ``<id>.txt`` into ``corpus``
-    (only files whose text changed are rewritten); the ids staged."""
+    (only files whose text changed are rewritten, other ``.txt`` files are removed); the ids
+    staged."""
     corpus.mkdir(parents=True, exist_ok=True)
     found: dict[str, str] = {}
     others: list[tuple[str, str]] = []
@@ -77,6 +78,10 @@ def stage(corpus: Path, needed: set[str], data: str | Path = DEFAULT_DATA) -> li
         f = corpus / f"{aid}.txt"
         if not f.exists() or f.read_text(encoding="utf-8") != text:
             f.write_text(text, encoding="utf-8")
+    keep = {f"{aid}.txt" for aid, _ in staged}
+    for f in corpus.glob("*.txt"):  # articles an earlier question set needed
+        if f.name not in keep:
+            f.unlink()
     return [aid for aid, _ in staged]
 
 
