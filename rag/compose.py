@@ -189,7 +189,7 @@ def sentence_vectors(
 _QUANTITY_QUESTIONS = {
     "age": r"\bhow old\b|\bwhat age\b",
     "duration": r"\bhow long\b(?! (is|are|was|were) (the|a|an|its|his|her|their)\b)",
-    "speed": r"\bhow fast\b|\bwhat speed\b|\bhow quickly\b",
+    "speed": r"\bhow fast\b|\bwhat speed\b",
     "distance": r"\bhow far\b",
 }
 _NUM = r"(?:\d[\d,.]*|(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|" \
@@ -198,7 +198,8 @@ _QUANTITIES = {
     "age": re.compile(_NUM + r"(?:\s*(?:-|to)\s*" + _NUM + r")?[- ](?:years?|months?|weeks?)"
                       r"[- ]old\b|\baged? \d|\b[A-Z][\w’'-]*, \d{1,3},|\(\d{1,3}\)", re.I),
     "duration": re.compile(_NUM + r"[- ](?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|"
-                           r"decades?|centuries)\b|\bsince (?:\d|the|last|early|late)", re.I),
+                           r"decades?|centuries)\b|\bsince (?:\d|the|last|early|late)|"
+                           r"\bfor (?:hours|days|weeks|months|years|decades)\b", re.I),
     "speed": re.compile(r"\b(?:mph|km/h|kph|knots|(?:miles|kilometers|kilometres) (?:an|per) "
                         r"hour|mach \d|speed of)\b", re.I),
     "distance": re.compile(r"\d[\d,.]*[- ](?:miles?|kilometers?|kilometres?|km|feet|foot|"

@@ -18,6 +18,7 @@ from rag.compose import ExtractiveComposer, key_names, question_type
         ("How long is the bridge?", "number"),
         ("How old is the suspect?", "age"),
         ("How fast will the probe be going?", "speed"),
+        ("How quickly did the government respond?", "how"),
         ("How far is the base from the border?", "distance"),
         ("How much does a Tomahawk missile cost?", "money"),
         ("On what date did the strike happen?", "exact_date"),
@@ -102,7 +103,8 @@ def test_quantity_questions_want_a_quantity_of_their_kind():
     yes = {"age": ["A 54-year-old man scaled the fence.", "Kim, 55, has a history.",
                    "The bones are 128,000 to 187,000 years old.", "pupils aged 8 to 14"],
            "duration": ["He had not been heard from in 66 days.", "the six-year conflict",
-                        "the first minister to visit Iran in 12 years"],
+                        "the first minister to visit Iran in 12 years",
+                        "Moscow has backed Assad for years."],
            "speed": ["winds of 150 mph", "travelling at 8,750 miles per hour"],
            "distance": ["a city 125 kilometers away", "200 miles from North Carolina"]}
     no = {"age": ["The Bali Nine pair will be executed.", "Five people died in 2015."],
