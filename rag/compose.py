@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .embed import Embedder
+from .question import AUXILIARIES
 from .text import STOPWORDS, content_stems, stem, words
 from .types import Passage
 
@@ -192,8 +193,10 @@ _QUANTITY_QUESTIONS = {
     "speed": r"\bhow fast\b|\bwhat speed\b",
     "distance": r"\bhow far\b",
 }
-_NUM = r"(?:\d[\d,.]*|(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|" \
-       r"twenty|thirty|forty|fifty|hundred|several|few|many))"
+# A number in a quantity: digits, a number word (_NUMBER_WORDS), a round ten, a vague count
+_NUM = r"(?:\d[\d,.]*|(?:" + "|".join(sorted(
+    _NUMBER_WORDS | {"twenty", "thirty", "forty", "fifty", "several", "few", "many"},
+    key=len, reverse=True)) + r"))"
 _QUANTITIES = {
     "age": re.compile(_NUM + r"(?:\s*(?:-|to)\s*" + _NUM + r")?[- ](?:years?|months?|weeks?)"
                       r"[- ]old\b|\baged? \d|\b[A-Z][\w’'-]*, \d{1,3},|\(\d{1,3}\)", re.I),
@@ -205,8 +208,8 @@ _QUANTITIES = {
     "distance": re.compile(r"\d[\d,.]*[- ](?:miles?|kilometers?|kilometres?|km|feet|foot|"
                            r"meters?|metres?|yards?)\b", re.I),
 }
-_AUX = frozenset("did do does were was are is have has had will would can could should may "
-                 "might must".split())
+# The verb that ends "how many <counted thing>": rag.question's auxiliaries, and modals.
+_AUX = frozenset(AUXILIARIES) | {"may", "might", "must"}
 
 
 def counted_nouns(question: str) -> frozenset[str]:
@@ -391,16 +394,16 @@ _TYPE_CHECKS: dict[str, Callable[[str], bool]] = {
 }
 
 
-def quantity_check(question: str) -> Callable[[str], bool] | None:
+def quantity_check(question: str, kind: str | None = None) -> Callable[[str], bool] | None:
     """What a sentence must hold to answer a quantity question: an age, a duration, a speed
     or a distance for "how old / long / fast / far", a number of the counted thing for "how
-    many X"; None for other questions.
+    many X"; None for other questions. ``kind``: the question's ``question_type``, if known.
 
     >>> check = quantity_check("How many passengers were thrown overboard?")
     >>> check("They threw 12 passengers overboard."), check("It happened 3 days ago.")
     (True, False)
     """
-    kind = question_type(question)
+    kind = kind or question_type(question)
     if kind in _QUANTITIES:
         return _TYPE_CHECKS[kind]
     counted = counted_nouns(question) if kind == "number" else frozenset()
@@ -409,16 +412,16 @@ def quantity_check(question: str) -> Callable[[str], bool] | None:
     return None
 
 
-def answer_check(question: str) -> Callable[[str], bool] | None:
+def answer_check(question: str, kind: str | None = None) -> Callable[[str], bool] | None:
     """What a sentence must hold to answer ``question`` in the default composer: a quantity
     of the kind asked (``quantity_check``), a person the question does not name for "who"
     and "what are the names of" ("Who is X?" asks what X is: any named person will do),
     else what its type wants (a number, a date, money); None when any sentence may
     answer."""
-    kind = question_type(question)
+    kind = kind or question_type(question)
     if kind == "person" and not _WHO_IS.match(question.strip()):
         return lambda text: names_someone_new(text, question)
-    return quantity_check(question) or _TYPE_CHECKS.get(kind)
+    return quantity_check(question, kind) or _TYPE_CHECKS.get(kind)
 
 
 class ExtractiveComposer:
@@ -469,18 +472,21 @@ class ExtractiveComposer:
             return Composition(abstained=True, reason="no passages")
         qtype = question_type(question)
         names = key_names(question)
-        missing = _missing_names(names, passages)
+        pool = [*passages, *context]
+        found = _names_found(names, pool) if names else []
+        in_passages: set[str] = set().union(*found[: len(passages)])
+        missing = [n for n in names if n not in in_passages]
         if missing:
             return Composition(abstained=True, reason=f"{', '.join(missing)} not in the passages")
         self._score(question, cands, query_vector, qtype, stored)
         if names:  # answers come from documents that name what the question is about
-            naming = _naming_documents(names, [*passages, *context])
+            naming = {p.doc_id for p, f in zip(pool, found, strict=True) if f}
             cands = [c for c in cands if c.doc_id in naming] or cands
         best = max(c.score for c in cands)
         if best < self.min_relevance:
             return Composition(abstained=True, reason=f"best sentence relevance {best:.2f}")
         ranked = sorted(cands, key=lambda c: -c.score)
-        check = answer_check(question)
+        check = answer_check(question, qtype)
         if check is not None:
             fitting = [c for c in ranked if check(c.text) and c.score >= self.min_relevance]
             if not fitting or fitting[0].score < best * TYPE_FIT_CUT:
@@ -663,40 +669,18 @@ def _redundant(a: _Cand, b: _Cand) -> bool:
     return len(a.stems & b.stems) / min(len(a.stems), len(b.stems)) > REDUNDANT_OVERLAP
 
 
-def _missing_names(names: list[str], passages: Sequence[Passage]) -> list[str]:
-    """Names of the question found in no passage text, title or outlet (or its initials)."""
-    if not names:
-        return []
-    seen = _seen(passages)
-    return [n for n in names if not _named(n, seen)]
-
-
-def _naming_documents(names: list[str], passages: Sequence[Passage]) -> set[str]:
-    """Documents whose retrieved passages (text, title, outlet) name at least one of
-    ``names``: an answer to "How many died when Maysak hit the Philippines?" comes from an
-    article about Maysak or the Philippines, not from one about another disaster."""
-    by_doc: dict[str, list[Passage]] = {}
+def _names_found(names: list[str], passages: Sequence[Passage]) -> list[set[str]]:
+    """For each passage, the ``names`` its text, title or outlet holds (as a word, by stem, or
+    as the initials of its title or outlet). A name no passage holds is missing; a document
+    none of whose passages holds one is about something else: an answer to "How many died
+    when Maysak hit the Philippines?" comes from an article naming Maysak or the Philippines,
+    not from one about another disaster."""
+    out = []
     for p in passages:
-        by_doc.setdefault(p.doc_id, []).append(p)
-    out = set()
-    for doc, ps in by_doc.items():
-        seen = _seen(ps)
-        if any(_named(n, seen) for n in names):
-            out.add(doc)
-    return out
-
-
-def _seen(passages: Sequence[Passage]) -> tuple[set[str], set[str]]:
-    """The words (and their stems) of the passages' texts, titles and outlets, with the
-    titles' and outlets' initials."""
-    seen: set[str] = set()
-    for p in passages:
-        seen.update(words(p.text))
+        seen = set(words(p.text))
         for meta in (p.title, p.outlet or ""):
             seen.update(words(meta))
             seen.add(_initials(meta))
-    return seen, {stem(w) for w in seen}
-
-
-def _named(name: str, seen: tuple[set[str], set[str]]) -> bool:
-    return name in seen[0] or stem(name) in seen[1]
+        stems = {stem(w) for w in seen}
+        out.append({n for n in names if n in seen or stem(n) in stems})
+    return out

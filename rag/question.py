@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["QUESTION_TYPES", "question_type", "premise", "is_multi_document"]
+__all__ = ["AUXILIARIES", "QUESTION_TYPES", "question_type", "premise", "is_multi_document"]
 
 QUESTION_TYPES = ("number", "money", "date", "person", "place", "why", "how", "other")
 
 _AUX = ("did", "does", "do", "is", "are", "was", "were", "has", "have", "had", "will", "would",
         "can", "could", "should", "won't", "wouldn't", "can't", "couldn't", "didn't", "doesn't",
         "don't", "isn't", "aren't", "wasn't", "weren't", "hasn't", "haven't", "shouldn't")
+AUXILIARIES = _AUX  # verbs a question inverts ("did Putin agree", "won't Russia drop")
 _DO = ("did", "does", "do")
 _DET = ("the", "a", "an", "this", "that", "these", "those", "its", "his", "her", "their")
 _MULTI_DOC = re.compile(

@@ -107,6 +107,9 @@ def run(args: Any) -> dict[str, Any]:
     import rag
     from evals.suite import aggregate, case_passed, run_cases
 
+    from ..chain import QA
+    from ..generate import generator_from_settings
+
     cases, articles = load_questions(Path(args.questions))
     work = Path(args.work_dir)
     staged = stage(work / "corpus", {a for ids in articles.values() for a in ids}, args.data)
@@ -115,8 +118,11 @@ def run(args: Any) -> dict[str, Any]:
     rag.build_index(work / "corpus", work / "index")
     report: dict[str, Any] = {"questions": len(cases), "articles": len(staged),
                               "by_kind": dict(Counter(c.kind for c in cases)), "generators": {}}
-    for gen in GENERATORS:
-        qa = rag.load(work / "index", generator=gen)
+    first = rag.load(work / "index")
+    for gen in GENERATORS:  # one embedder and one checker for both, each loaded once
+        settings = first.settings.with_(generator=gen)
+        qa = QA(first.store, settings, embedder=first.embedder, scorer=first.scorer,
+                generator=generator_from_settings(settings))
         results = run_cases(qa, cases, qa.scorer, qa.settings.top_k)
         m = aggregate(results)
         kinds: dict[str, list[bool]] = {}
