@@ -199,7 +199,7 @@ _NUM = r"(?:\d[\d,.]*|(?:" + "|".join(sorted(
     key=len, reverse=True)) + r"))"
 _QUANTITIES = {
     "age": re.compile(_NUM + r"(?:\s*(?:-|to)\s*" + _NUM + r")?[- ](?:years?|months?|weeks?)"
-                      r"[- ]old\b|\baged? \d|\b[A-Z][\w’'-]*, \d{1,3},|\(\d{1,3}\)", re.I),
+                      r"[- ]old\b|\baged? \d|\b(?-i:[A-Z])[\w’'-]*, \d{1,3},|\(\d{1,3}\)", re.I),
     "duration": re.compile(_NUM + r"[- ](?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|"
                            r"decades?|centuries)\b|\bsince (?:\d|the|last|early|late)|"
                            r"\bfor (?:hours|days|weeks|months|years|decades)\b", re.I),

@@ -107,7 +107,8 @@ def test_quantity_questions_want_a_quantity_of_their_kind():
                         "Moscow has backed Assad for years."],
            "speed": ["winds of 150 mph", "travelling at 8,750 miles per hour"],
            "distance": ["a city 125 kilometers away", "200 miles from North Carolina"]}
-    no = {"age": ["The Bali Nine pair will be executed.", "Five people died in 2015."],
+    no = {"age": ["The Bali Nine pair will be executed.", "Five people died in 2015.",
+                  "Of the dead, 12, including children, were buried."],
           "duration": ["Five people died.", "It cost $3 million."],
           "speed": ["It will crash into the far side of Mercury."],
           "distance": ["They met 12 times."]}
