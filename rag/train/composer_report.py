@@ -13,8 +13,9 @@ news data (``rag.train.news``), but the questions made there by template share m
 words with the answer sentence: the default composer puts the answer first for 0.96 of them
 (0.75 for questions made from summary sentences), against about 0.52 (demo) and 0.36 (news)
 of the eval sets' hand-written questions. Fits on template questions do not carry over. These
-209 questions are written the way the eval sets are (facts, why, paraphrase, several
-articles, unanswerable, false premise), by reading 33 articles of the **calibration** split
+253 questions are written the way the eval sets are (facts, why, paraphrase, several
+articles, unanswerable, false premise; 50 answers in two or three parts), by reading 85
+articles of the **calibration** split
 (never the report split the second eval set comes from, never ``corpus/``); each names its
 articles, the sentences that answer it (``evidence``) and its key points.
 
