@@ -436,6 +436,26 @@ def _check_recalibration(command: str, model: str) -> None:
     assert after["calibration"]["questions"] == before["calibration"]["questions"]
 
 
+def _check_fit(command: str) -> None:
+    """``python -m rag.train fit-composer`` refits the default composer's tunables on the
+    calibration questions and rewrites ``rag/train/data/composer_fit.json``: run as written,
+    it must reach the committed decisions and figures (the file is put back whatever
+    happens)."""
+    path = ROOT / "rag" / "train" / "data" / "composer_fit.json"
+    saved = path.read_bytes()
+    try:
+        out = _run(command)
+        _ok(out, command)
+        after = json.loads(path.read_text(encoding="utf-8"))
+    finally:
+        path.write_bytes(saved)
+    before = json.loads(saved)
+    assert after["chosen"] == before["chosen"], (before["chosen"], after["chosen"])
+    assert after["metrics"] == pytest.approx(before["metrics"], abs=0.005), (
+        before["metrics"], after["metrics"])
+    assert "| tunable | shipped | chosen |" in out.stdout, out.stdout
+
+
 def _check_command(cmd: Command, blocks: list[Block]) -> None:
     text, bare, words = cmd.text, _bare(cmd.text), _words(cmd.text)
     what = f"README:{cmd.line} `{text}`"
@@ -458,6 +478,9 @@ def _check_command(cmd: Command, blocks: list[Block]) -> None:
     recalibrates = re.search(r"-m rag\.train calibrate-(support|ranker)\b", bare)
     if recalibrates:
         _check_recalibration(text, recalibrates.group(1))
+        return
+    if re.search(r"-m rag\.train fit-composer\b", bare):
+        _check_fit(text)
         return
     out = _run(text)
     checking = re.search(r"\brag check\b", bare)

@@ -4,7 +4,8 @@
 ``support``: the support model (``rag.train.support``), then its calibrated decision
 (``rag.train.calibrate``). ``calibrate-support``: only the decision, on the committed model.
 ``report-composer``: both answer writers on the hand-written calibration questions
-(``rag.train.composer_report``).
+(``rag.train.composer_report``). ``fit-composer``: the default composer's tunables, fitted on
+those questions (``rag.train.fit_composer``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     ap = argparse.ArgumentParser(prog="python -m rag.train", description=__doc__)
     sub = ap.add_subparsers(dest="what", required=True)
-    from . import abstain, calibrate, composer_report, ranker, support
+    from . import abstain, calibrate, composer_report, fit_composer, ranker, support
 
     p = sub.add_parser("support", help="train the support model (about an hour)")
     support.add_arguments(p)
@@ -36,9 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report-composer",
                        help="both answer writers on the hand-written calibration questions")
     composer_report.add_arguments(p)
+    p = sub.add_parser("fit-composer",
+                       help="fit the default composer's tunables on those questions")
+    fit_composer.add_arguments(p)
     args = ap.parse_args(argv)
     if args.what == "report-composer":
         composer_report.run(args)
+        return 0
+    if args.what == "fit-composer":
+        fit_composer.run(args)
         return 0
     if args.what in ("ranker", "calibrate-ranker"):
         from .card import write_ranker_card
