@@ -138,7 +138,16 @@ def expand_negations(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens, quotes normalised. ``words("U.S.-Russian ties")``."""
-    return [w.strip("'-").lower() for w in _WORD.findall(normalize_quotes(text)) if w.strip("'-")]
+    return list(_words(text))
+
+
+WORDS_CACHE = 8192  # texts whose tokens are kept: the same passages are read by every question
+
+
+@lru_cache(maxsize=WORDS_CACHE)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w.strip("'-").lower() for w in _WORD.findall(normalize_quotes(text))
+                 if w.strip("'-"))
 
 
 _local = threading.local()

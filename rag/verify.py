@@ -42,6 +42,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -203,11 +204,15 @@ def _verbatim(sentence: str, window: str) -> tuple[int, int] | None:
     s = " ".join(normalize_quotes(sentence).split())
     if len(s) < 12:
         return None
-    w = normalize_quotes(window)
-    tokens = s.split(" ")
-    pattern = r"\s+".join(re.escape(t) for t in tokens)
-    m = re.search(pattern, w, flags=re.IGNORECASE)
+    m = _sentence_pattern(s).search(normalize_quotes(window))
     return (m.start(), m.end()) if m else None
+
+
+@lru_cache(maxsize=4096)
+def _sentence_pattern(sentence: str) -> re.Pattern[str]:
+    """``sentence``'s words, any run of spaces between them (compiled once per sentence: re's
+    own cache of 512 patterns was thrashed by answers' sentences)."""
+    return re.compile(r"\s+".join(re.escape(t) for t in sentence.split(" ")), re.IGNORECASE)
 
 
 def _logit(p: float) -> float:
