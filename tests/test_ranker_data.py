@@ -49,3 +49,81 @@ def test_candidates_carry_the_sentence_before() -> None:
     assert candidate_text("It hosts ships.", "Russia has a base.") == (
         "It hosts ships. || Russia has a base.")
     assert candidate_text("It hosts ships.") == "It hosts ships."
+
+
+needs_data = pytest.mark.skipif(
+    not __import__("rag.train.news", fromlist=["DEFAULT_DATA"]).DEFAULT_DATA.exists(),
+    reason="shared news data not present")
+
+
+@needs_data
+def test_written_questions_give_their_evidence_as_positives_and_near_misses_as_negatives(
+        tmp_path) -> None:
+    import json
+
+    from rag.train.news import read_articles
+    from rag.train.ranker_data import _sentences, written_examples
+
+    article = next(iter(read_articles(split="train", limit=1)))
+    sents = [s for s in _sentences(article) if 6 <= len(s.split()) <= 60]
+    answer = sents[2]
+    rows = [
+        {"id": "a", "question": "What happened?", "answerable": True, "evidence": [answer],
+         "key_points": [[answer.split()[0].lower()]], "reference_answer": "", "kind": "fact",
+         "articles": [article.id]},
+        {"id": "u", "question": "Who paid for it?", "answerable": False, "evidence": [],
+         "key_points": [], "reference_answer": "", "kind": "unanswerable",
+         "articles": [article.id]},
+    ]
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    ex = written_examples(path)
+    pos = [e for e in ex if e.label]
+    assert [e.question for e in pos] == ["What happened?"]
+    assert pos[0].candidate.startswith(answer)
+    assert all(not e.candidate.startswith(answer) for e in ex if not e.label
+               and e.question == "What happened?")
+    unanswerable = [e for e in ex if e.question == "Who paid for it?"]
+    assert unanswerable and not any(e.label for e in unanswerable)
+    assert sum(e.source == "written" for e in unanswerable) == min(6, len(sents))
+    rows[0]["articles"] = ["cnndm-00012"]  # a calibration-split article
+    path.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="outside the train split"):
+        written_examples(path)
+
+
+@needs_data
+def test_committed_written_questions_are_on_the_train_split_and_quote_their_articles() -> None:
+    """rag/train/data/train_questions.jsonl: what the ranker's stage 2 learns from. Every
+    article is a train-split one (never calibration, never the report split the news eval set
+    comes from), every evidence sentence is quoted exactly and holds its key points, and the
+    questions are of every kind the eval sets have."""
+    import gzip
+    import json
+    from collections import Counter
+
+    from evals.suite import load_cases, norm
+    from rag.train.news import DEFAULT_DATA, split_of
+    from rag.train.ranker_data import WRITTEN_QUESTIONS
+
+    cases = load_cases(WRITTEN_QUESTIONS)
+    rows = {json.loads(x)["id"]: json.loads(x)["articles"]
+            for x in WRITTEN_QUESTIONS.read_text(encoding="utf-8").splitlines() if x.strip()}
+    assert len(cases) >= 600
+    assert set(Counter(c.kind for c in cases)) == {
+        "fact", "why", "paraphrase", "multi_doc", "unanswerable", "false_premise"}
+    wanted = {a for ids in rows.values() for a in ids}
+    assert {split_of(a) for a in wanted} == {"train"}
+    texts = {}
+    with gzip.open(DEFAULT_DATA, "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["id"] in wanted:
+                texts[row["id"]] = norm(row["text"])
+    assert set(texts) == wanted
+    for c in cases:
+        body = " ".join(texts[a] for a in rows[c.id])
+        assert all(norm(e) in body for e in c.evidence), c.id
+        ev = norm(" ".join(c.evidence))
+        assert all(any(norm(p) in ev for p in point) for point in c.key_points), c.id
+        assert c.answerable == bool(c.evidence)

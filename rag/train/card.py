@@ -271,19 +271,35 @@ def write_ranker_card(folder: str | Path | None = None) -> Path:
             f"{k} {v}" for k, v in ex["train"].get("by_source", {}).items()) + "; positives "
             "by question type: " + ", ".join(
             f"{k} {v}" for k, v in ex["train"].get("by_type", {}).items()) + "."]
+    w = ex.get("written")
+    if w:
+        lines += ["", f"Stage 2, hand-written questions (`rag/train/data/{w.get('questions')}`, "
+                  f"train-split articles): {w.get('examples')} examples, {w.get('positives')} "
+                  f"positives, {w.get('articles')} articles, by source " + ", ".join(
+                      f"{k} {v}" for k, v in w.get("by_source", {}).items())
+                  + f"; mixed with {w.get('replayed_template_examples')} template examples."]
+    stage1 = fit.get("stage1", fit)
+    rows: list[tuple[str, Any]] = [
+        ("seed", training.get("seed")),
+        ("epochs / batch / learning rate",
+         f"{cfg.get('epochs')} / {cfg.get('batch_size')} / {cfg.get('learning_rate')}"),
+        ("steps", stage1.get("steps")),
+        ("fine-tuning", f"{stage1.get('train_seconds')} s "
+                        f"({stage1.get('examples_per_second')} examples/s)"),
+    ]
+    if "stage2" in fit:
+        s2, c2 = fit["stage2"], fit.get("stage2_config", {})
+        rows += [
+            ("stage 2: epochs / learning rate",
+             f"{c2.get('epochs')} / {c2.get('learning_rate')}"),
+            ("stage 2: steps, fine-tuning", f"{s2.get('steps')}, {s2.get('train_seconds')} s"),
+        ]
+    rows.append(("whole command", f"{training.get('command_seconds')} s"))
     lines += [
         "",
         "## Training",
         "",
-        _table([
-            ("seed", training.get("seed")),
-            ("epochs / batch / learning rate",
-             f"{cfg.get('epochs')} / {cfg.get('batch_size')} / {cfg.get('learning_rate')}"),
-            ("steps", fit.get("steps")),
-            ("fine-tuning", f"{fit.get('train_seconds')} s ({fit.get('examples_per_second')} "
-                            "examples/s)"),
-            ("whole command", f"{training.get('command_seconds')} s"),
-        ]),
+        _table(rows),
         "",
         "## Figures (calibration split, held out from training)",
         "",

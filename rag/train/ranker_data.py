@@ -50,11 +50,11 @@ from pathlib import Path
 
 from ..ranker import candidate_text
 from ..text import STOPWORDS, content_stems, split_sentences
-from .news import DEFAULT_DATA, Article, read_articles
+from .news import DEFAULT_DATA, Article, read_articles, split_of
 from .perturb import names_in
 
 __all__ = ["Example", "Question", "questions_for", "build_examples",
-           "calibration_questions", "describe"]
+           "calibration_questions", "describe", "written_examples"]
 
 MIN_WORDS, MAX_WORDS = 6, 60  # article sentences outside this range are no candidates
 KEYWORDS = (2, 4)  # content words a question keeps of its source (at least, at most)
@@ -362,6 +362,72 @@ def calibration_questions(n_articles: int, seed: int = 1,
                 out.append(CalQuestion(tq.text, tq.qtype, tuple(others) or (cand[j],), False,
                                        "type", a.id))
                 break
+    return out
+
+
+WRITTEN_QUESTIONS = Path(__file__).resolve().parent / "data" / "train_questions.jsonl"
+WRITTEN_HARD = 6  # a written question's negatives: the sentences sharing most of its words ...
+WRITTEN_SAME = 2  # ... random others of its article(s) ...
+WRITTEN_OTHER = 1  # ... and sentences of other articles
+
+
+def _norm(text: str) -> str:
+    from ..text import normalize_quotes
+
+    return " ".join(normalize_quotes(text).lower().split())
+
+
+def written_examples(path: str | Path = WRITTEN_QUESTIONS, data: str | Path = DEFAULT_DATA,
+                     seed: int = 0) -> list[Example]:
+    """Examples from questions written by hand about **train**-split articles (the way the
+    eval sets are written: paraphrases, why-questions with several reasons, two-part facts,
+    several articles, near-miss unanswerable questions, false premises).
+
+    Every sentence of the question's article(s) that holds or is held by an evidence sentence
+    is a positive; negatives are the ``WRITTEN_HARD`` sentences sharing most of the question's
+    words, ``WRITTEN_SAME`` random ones and ``WRITTEN_OTHER`` of another article. A question
+    the article does not answer (``unanswerable``, ``false_premise``) has only negatives, its
+    nearest sentences first: these teach the model that *about the subject* is not *answers
+    the question*. Source ``written`` for positives and hard negatives, ``same``/``other`` for
+    the rest.
+    """
+    import json
+
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    wanted = {a for r in rows for a in r["articles"]}
+    articles = {a.id: a for a in read_articles(data, split=None) if a.id in wanted}
+    bad = sorted(a for a in wanted if a not in articles or split_of(a) != "train")
+    if bad:
+        raise ValueError(f"{path}: articles missing or outside the train split: {bad[:5]}")
+    rng = random.Random(seed)
+    donors = [(a.id, candidate_text(x)) for a in list(articles.values())[:200]
+              for x in _sentences(a) if MIN_WORDS <= len(x.split()) <= MAX_WORDS]
+    out: list[Example] = []
+    for r in rows:
+        cands: list[tuple[str, str, str]] = []  # (sentence, candidate text, article id)
+        for aid in r["articles"]:
+            sents = _sentences(articles[aid])
+            prev = ["", *sents[:-1]]
+            cands += [(x, candidate_text(x, p), aid) for x, p in zip(sents, prev, strict=True)
+                      if MIN_WORDS <= len(x.split()) <= MAX_WORDS]
+        evidence = [_norm(e) for e in r["evidence"]]
+        good = [c for c in cands if any(e in _norm(c[0]) or _norm(c[0]) in e for e in evidence)]
+        q, qtype = r["question"], r["kind"]
+        for c in good:
+            out.append(Example(q, c[1], 1, "written", qtype, c[2]))
+        q_stems = set(content_stems(q))
+        rest = [c for c in cands if c not in good]
+        rest.sort(key=lambda c: -_overlap(q_stems, c[0]))
+        for c in rest[:WRITTEN_HARD]:
+            out.append(Example(q, c[1], 0, "written", qtype, c[2]))
+        others = rest[WRITTEN_HARD:]
+        for c in rng.sample(others, min(WRITTEN_SAME, len(others))):
+            out.append(Example(q, c[1], 0, "same", qtype, c[2]))
+        elsewhere = [d for aid, d in donors if aid not in r["articles"]]
+        for d in rng.sample(elsewhere, min(WRITTEN_OTHER, len(elsewhere))):
+            out.append(Example(q, d, 0, "other", qtype, r["articles"][0]))
+    rng.shuffle(out)
     return out
 
 
