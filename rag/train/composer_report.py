@@ -104,12 +104,10 @@ def premise_support(qa: Any, cases: list[Any]) -> dict[str, Any]:
             for k, v in out.items()}
 
 
-def run(args: Any) -> dict[str, Any]:
+def staged_index(args: Any) -> tuple[list[Any], list[str], Path]:
+    """The questions, the article ids staged for them (plus distractors) under
+    ``args.work_dir``, and the index built (incrementally) over them."""
     import rag
-    from evals.suite import aggregate, case_passed, run_cases
-
-    from ..chain import QA
-    from ..generate import generator_from_settings
 
     cases, articles = load_questions(Path(args.questions))
     work = Path(args.work_dir)
@@ -117,9 +115,20 @@ def run(args: Any) -> dict[str, Any]:
     print(f"{len(cases)} questions over {len(staged)} calibration articles; indexing ...",
           file=sys.stderr)
     rag.build_index(work / "corpus", work / "index")
+    return cases, staged, work / "index"
+
+
+def run(args: Any) -> dict[str, Any]:
+    import rag
+    from evals.suite import aggregate, case_passed, run_cases
+
+    from ..chain import QA
+    from ..generate import generator_from_settings
+
+    cases, staged, index = staged_index(args)
     report: dict[str, Any] = {"questions": len(cases), "articles": len(staged),
                               "by_kind": dict(Counter(c.kind for c in cases)), "generators": {}}
-    first = rag.load(work / "index")
+    first = rag.load(index)
     for gen in GENERATORS:  # one embedder and one checker for both, each loaded once
         settings = first.settings.with_(generator=gen)
         qa = QA(first.store, settings, embedder=first.embedder, scorer=first.scorer,

@@ -53,8 +53,8 @@ from typing import Any
 
 import numpy as np
 
-from .composer_report import QUESTIONS, load_questions, stage
-from .news import DEFAULT_DATA
+from . import composer_report
+from .composer_report import staged_index
 
 FIT = Path(__file__).resolve().parent / "data" / "composer_fit.json"
 TARGETS = {  # issue 10's demo-corpus targets (the stricter of its two eval sets)
@@ -273,18 +273,12 @@ def fit(evaluate: Any, start: dict[str, Any], grid: dict[str, tuple[Any, ...]],
 
 
 def run(args: Any) -> dict[str, Any]:
-    import rag
-
     from ..compose import TUNABLE_GRID
 
     questions = Path(args.questions)
-    cases, articles = load_questions(questions)
-    work = Path(args.work_dir)
-    stage(work / "corpus", {a for ids in articles.values() for a in ids}, args.data)
-    print(f"{len(cases)} calibration questions; indexing (incremental) ...", file=sys.stderr)
-    rag.build_index(work / "corpus", work / "index")
+    cases, _, index = staged_index(args)
     start = shipped()
-    evaluate = Evaluator(work / "index", cases)
+    evaluate = Evaluator(index, cases)
     print(f"fitting {len(TUNABLE_GRID)} tunables, "
           f"{sum(len(v) for v in TUNABLE_GRID.values())} values a round ...", file=sys.stderr)
     result = fit(evaluate, start, TUNABLE_GRID, len(cases),
@@ -342,9 +336,5 @@ def _mark(x: dict[str, Any], label: Any, confidence: float) -> str:
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="the shared news data")
-    p.add_argument("--questions", default=str(QUESTIONS), help="the calibration questions")
-    p.add_argument("--work-dir", default="build/train/composer-report",
-                   help="where the articles are staged and indexed (shared with "
-                        "report-composer)")
-    p.add_argument("--out", default=str(FIT), help="where the decisions are written")
+    composer_report.add_arguments(p)  # --data, --questions, --work-dir (shared index), --out
+    p.set_defaults(out=str(FIT))

@@ -371,12 +371,6 @@ WRITTEN_SAME = 2  # ... random others of its article(s) ...
 WRITTEN_OTHER = 1  # ... and sentences of other articles
 
 
-def _norm(text: str) -> str:
-    from ..text import normalize_quotes
-
-    return " ".join(normalize_quotes(text).lower().split())
-
-
 def written_examples(path: str | Path = WRITTEN_QUESTIONS, data: str | Path = DEFAULT_DATA,
                      seed: int = 0) -> list[Example]:
     """Examples from questions written by hand about **train**-split articles (the way the
@@ -392,6 +386,8 @@ def written_examples(path: str | Path = WRITTEN_QUESTIONS, data: str | Path = DE
     the rest.
     """
     import json
+
+    from evals.suite import norm as _norm
 
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()
             if line.strip()]
