@@ -7,7 +7,8 @@ export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 if [ -x scripts/install_browser.sh ]; then scripts/install_browser.sh; fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
-echo "== pytest"; .venv/bin/python -m pytest -q --doctest-modules rag tests "$@"
+# --durations: the slowest tests in the log, to keep CI within its ~20 minutes
+echo "== pytest"; .venv/bin/python -m pytest -q --doctest-modules --durations=25 rag tests "$@"
 echo "== evals"
 # Exactly the README's command (tests/test_readme.py checks this line is here, instead of
 # running the suite a second time). It writes report.json and report.md in the project root

@@ -1,0 +1,254 @@
+"""Probes: could the trained ranker's scores improve the default composer? (Both: no.)
+
+``python -m rag.train probe-answers`` answers the hand-written calibration questions
+(``composer_report``) and, for comparison only, the two eval sets with the default composer,
+then asks two questions of what it composed. Nothing is tuned to the eval sets: each idea is
+judged on the calibration questions, and the eval figures show what shipping it would have
+looked like there.
+
+1. **A learned abstention gate** after the composer. Among the questions it answers, a
+   logistic model of the composer's best score, the question's type (``question_type``) and
+   whether it has a premise (a why-question) predicts answerable; the gate abstains under the
+   score that ``budget`` of the answerable calibration questions fall under. Judged by
+   article-grouped ``FOLDS``-fold cross-validation on the calibration questions (every
+   question scored by a model fitted without its article): AUC, and at each budget the share
+   of answered unanswerable questions caught. A gate helps only if it catches clearly more
+   than it loses. The ranker's logit of the best sentence is tried as a further feature.
+2. **Pruning by the ranker**: keep the composer's best sentence, drop each other sentence
+   whose ranker logit is more than ``tau`` under the best sentence's. Judged by the key points
+   the composed sentences make and the share of them that make none (as in ``evals.suite``,
+   on the composition before the support checker).
+
+Figures of 2026-11-23 (ranker-1, the default composer as shipped; ``--out`` keeps them as
+JSON). The gate's CV AUC on the calibration questions is 0.73, but the composer's best score
+alone gives 0.62: most of it is the question's type, since half of the answered
+why-questions there are false premises, a share real users' questions do not have. At a budget
+of 0.04 it catches 15 of the 80 answered unanswerable questions and loses 9 of the 223
+answerable ones, which takes false abstention from 0.066 to about 0.10, past the 0.05 the
+issue allows beside its abstention target (the cap ``fit_composer`` keeps). The ranker's
+logit adds nothing (AUC 0.73 either way). Pruning lowers unmatched sentences only as fast as
+it loses key points (tau 2: unmatched 0.699 -> 0.634, key points 0.627 -> 0.564): the best
+sentence alone makes no key point for about half the questions, so the answer's length is not
+what keeps unmatched sentences high. Neither ships.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FOLDS = 5
+BUDGETS = (0.02, 0.04, 0.06)  # share of answerable calibration questions the gate may lose
+TAUS = (1.0, 2.0, 4.0, 6.0)  # logits under the best sentence's that a further one may be
+BEST_ONLY = -1.0  # pruning's other end: the best sentence alone
+
+
+def auc(scores: Any, labels: Any) -> float:
+    """Probability that a random positive scores above a random negative (ties count half).
+
+    >>> auc([0.9, 0.8, 0.1], [True, False, False])
+    1.0
+    >>> auc([0.5, 0.5], [True, False])
+    0.5
+    """
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
+    pos, neg = s[y], s[~y]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def compose_all(name: str, cases: list[Any], index: Path, ranker: Any) -> list[dict[str, Any]]:
+    """Per question: whether the default composer abstained, its type, and per composed
+    sentence the composer's score, the ranker's logit and the key points it makes."""
+    import rag
+    from evals.suite import makes_a_point
+
+    from ..compose import ExtractiveComposer
+    from ..question import premise, question_type
+    from ..ranker import candidate_text
+
+    first = rag.load(index)
+    composer = ExtractiveComposer(first.embedder)
+    from ..chain import QA
+
+    qa = QA(first.store, first.settings, embedder=first.embedder, scorer=first.scorer)
+    out = []
+    for c in cases:
+        r = qa.search(c.question)
+        comp = composer.run(c.question, r.passages, r.query_vector, r.context,
+                            stored=r.sentence_vectors)
+        logits = ranker.logits(c.question, [candidate_text(s.text) for s in comp.sentences])
+        out.append({
+            "set": name, "id": c.id, "answerable": c.answerable, "abstained": comp.abstained,
+            "qtype": question_type(c.question), "premise": premise(c.question) is not None,
+            "key_points": len(c.key_points),
+            "sentences": [{"score": s.score, "logit": float(g),
+                           "points": [i for i, kp in enumerate(c.key_points)
+                                      if makes_a_point(s.text, [kp])]}
+                          for s, g in zip(comp.sentences, logits, strict=True)],
+        })
+    print(f"{name}: {len(out)} questions composed", file=sys.stderr)
+    return out
+
+
+def _answered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if not r["abstained"] and r["sentences"]]
+
+
+def _top(r: dict[str, Any]) -> dict[str, Any]:
+    return max(r["sentences"], key=lambda s: s["score"])
+
+
+def features(r: dict[str, Any], qtypes: list[str], with_logit: bool) -> list[float]:
+    top = _top(r)
+    v = [top["score"], *(float(r["qtype"] == q) for q in qtypes), float(r["premise"])]
+    return [*v, top["logit"]] if with_logit else v
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> Any:
+    from .calibrate import fit_logistic
+
+    w, b = fit_logistic(x, y.astype(float))
+    return lambda z: 1 / (1 + np.exp(-(z @ w + b)))
+
+
+def gate(rows: list[dict[str, Any]], groups: dict[str, str], with_logit: bool
+         ) -> dict[str, Any]:
+    """Probe 1 (module docstring): cross-validated on the calibration rows, then fitted on all
+    of them and applied to the eval sets."""
+    cal = _answered([r for r in rows if r["set"] == "cal"])
+    qtypes = sorted({r["qtype"] for r in cal})
+    x = np.array([features(r, qtypes, with_logit) for r in cal])
+    y = np.array([r["answerable"] for r in cal])
+    arts = sorted({groups[r["id"]] for r in cal})
+    fold = {a: i % FOLDS for i, a in enumerate(arts)}
+    oof = np.zeros(len(cal))
+    for k in range(FOLDS):
+        test = np.array([fold[groups[r["id"]]] == k for r in cal])
+        oof[test] = _fit(x[~test], y[~test])(x[test])
+    model = _fit(x, y)
+    full = model(x)
+    out: dict[str, Any] = {"calibration_answered": len(cal),
+                           "answerable": int(y.sum()), "unanswerable": int((~y).sum()),
+                           "cv_auc": round(auc(oof, y), 3),
+                           "best_score_auc": round(auc(x[:, 0], y), 3), "budgets": {}}
+    for budget in BUDGETS:
+        cut = float(np.quantile(oof[y], budget))
+        row: dict[str, Any] = {"cv_caught": round(float((oof[~y] < cut).mean()), 3),
+                               "cv_lost": round(float((oof[y] < cut).mean()), 3)}
+        cut_full = float(np.quantile(full[y], budget))
+        for name in ("demo", "news"):
+            rs = [r for r in rows if r["set"] == name]
+            n_ans = sum(r["answerable"] for r in rs)
+            n_un = len(rs) - n_ans
+            held = {r["id"] for r in _answered(rs)
+                    if model(np.array(features(r, qtypes, with_logit))) < cut_full}
+            now = [r["abstained"] or not r["sentences"] for r in rs]
+            then = [a or r["id"] in held for a, r in zip(now, rs, strict=True)]
+            row[name] = {
+                "abstention_recall": [round(sum(a for a, r in zip(v, rs, strict=True)
+                                                if not r["answerable"]) / n_un, 3)
+                                      for v in (now, then)],
+                "false_abstention": [round(sum(a for a, r in zip(v, rs, strict=True)
+                                               if r["answerable"]) / n_ans, 3)
+                                     for v in (now, then)],
+            }
+        out["budgets"][str(budget)] = row
+    return out
+
+
+def prune(rows: list[dict[str, Any]], tau: float | None) -> dict[str, float]:
+    """Probe 2 (module docstring) on ``rows``: key points and unmatched sentences after
+    pruning (``tau`` None: as composed; negative: the best sentence alone).
+
+    >>> row = {"answerable": True, "abstained": False, "key_points": 2, "sentences": [
+    ...     {"score": 0.9, "logit": 3.0, "points": [0]},
+    ...     {"score": 0.8, "logit": 2.5, "points": [1]},
+    ...     {"score": 0.7, "logit": -2.0, "points": []}]}
+    >>> prune([row], None)
+    {'key_points': 1.0, 'unmatched': 0.333, 'sentences': 3.0}
+    >>> prune([row], 1.0)
+    {'key_points': 1.0, 'unmatched': 0.0, 'sentences': 2.0}
+    >>> prune([row], -1)
+    {'key_points': 0.5, 'unmatched': 0.0, 'sentences': 1.0}
+    """
+    kp = unmatched = n = kept_n = 0.0
+    for r in _answered(rows):
+        if not r["answerable"]:
+            continue
+        top = _top(r)
+        kept = [s for s in r["sentences"]
+                if s is top or tau is None or tau >= 0 and s["logit"] >= top["logit"] - tau]
+        kp += len({p for s in kept for p in s["points"]}) / r["key_points"]
+        unmatched += sum(not s["points"] for s in kept)
+        kept_n += len(kept)
+        n += 1
+    return {"key_points": round(kp / n, 3), "unmatched": round(unmatched / kept_n, 3),
+            "sentences": round(kept_n / n, 2)}
+
+
+def run(args: Any) -> dict[str, Any]:
+    import rag
+    from evals.suite import CASES, NEWS_CASES, NEWS_CORPUS, load_cases, stage_articles
+
+    from ..ranker import AnswerRanker
+    from . import composer_report
+
+    ranker = AnswerRanker()
+    cases, _, index = composer_report.staged_index(args)
+    work = Path(args.work_dir)
+    _, articles = composer_report.load_questions(Path(args.questions))
+    groups = {cid: ids[0] for cid, ids in articles.items()}
+    rows = compose_all("cal", cases, index, ranker)
+    rag.build_index(Path(args.corpus), work / "demo-index")
+    rows += compose_all("demo", load_cases(CASES), work / "demo-index", ranker)
+    news = stage_articles(NEWS_CORPUS, work / "news-corpus")
+    rag.build_index(news, work / "news-index")
+    rows += compose_all("news", load_cases(NEWS_CASES), work / "news-index", ranker)
+    report = {
+        "ranker": ranker.version,
+        "gate": {"score_and_type": gate(rows, groups, False),
+                 "score_type_and_ranker": gate(rows, groups, True)},
+        "prune": {name: {str(t): prune([r for r in rows if r["set"] == name], t)
+                         for t in (None, *TAUS, BEST_ONLY)} for name in ("cal", "demo", "news")},
+    }
+    print(_tables(report))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return report
+
+
+def _tables(report: dict[str, Any]) -> str:
+    lines = []
+    for name, g in report["gate"].items():
+        lines += [f"gate ({name.replace('_', ' ')}): calibration CV AUC {g['cv_auc']} "
+                  f"(best score alone {g['best_score_auc']}); {g['calibration_answered']} "
+                  f"answered, {g['unanswerable']} of them unanswerable",
+                  "| budget | calibration (CV): caught / lost | demo recall, false abst. | "
+                  "news recall, false abst. |", "| --- | --- | --- | --- |"]
+        for b, row in g["budgets"].items():
+            ev = [f"{row[s]['abstention_recall'][0]} -> {row[s]['abstention_recall'][1]}, "
+                  f"{row[s]['false_abstention'][0]} -> {row[s]['false_abstention'][1]}"
+                  for s in ("demo", "news")]
+            lines.append(f"| {b} | {row['cv_caught']} / {row['cv_lost']} | {ev[0]} | {ev[1]} |")
+    lines += ["prune by ranker (key points, unmatched, sentences an answer)",
+              "| tau | calibration | demo | news |", "| --- | --- | --- | --- |"]
+    for t in report["prune"]["cal"]:
+        cells = [" / ".join(str(v) for v in report["prune"][s][t].values())
+                 for s in ("cal", "demo", "news")]
+        label = {"None": "as composed", str(BEST_ONLY): "best sentence only"}.get(t, t)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def add_arguments(p: Any) -> None:
+    from . import composer_report
+
+    composer_report.add_arguments(p)
+    p.add_argument("--corpus", default="corpus", help="the demo articles")
