@@ -5,7 +5,8 @@
 (``rag.train.calibrate``). ``calibrate-support``: only the decision, on the committed model.
 ``report-composer``: both answer writers on the hand-written calibration questions
 (``rag.train.composer_report``). ``fit-composer``: the default composer's tunables, fitted on
-those questions (``rag.train.fit_composer``).
+those questions (``rag.train.fit_composer``). ``probe-answers``: two ideas for the default
+composer tried with the ranker's scores, neither shipped (``rag.train.probe``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     ap = argparse.ArgumentParser(prog="python -m rag.train", description=__doc__)
     sub = ap.add_subparsers(dest="what", required=True)
-    from . import abstain, calibrate, composer_report, fit_composer, ranker, support
+    from . import abstain, calibrate, composer_report, fit_composer, probe, ranker, support
 
     p = sub.add_parser("support", help="train the support model (about an hour)")
     support.add_arguments(p)
@@ -40,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("fit-composer",
                        help="fit the default composer's tunables on those questions")
     fit_composer.add_arguments(p)
+    p = sub.add_parser("probe-answers",
+                       help="two ideas for the default composer tried with the ranker")
+    probe.add_arguments(p)
     args = ap.parse_args(argv)
+    if args.what == "probe-answers":
+        probe.run(args)
+        return 0
     if args.what == "report-composer":
         composer_report.run(args)
         return 0
