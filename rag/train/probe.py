@@ -69,14 +69,13 @@ def compose_all(name: str, cases: list[Any], index: Path, ranker: Any) -> list[d
     import rag
     from evals.suite import makes_a_point
 
+    from ..chain import QA
     from ..compose import ExtractiveComposer
     from ..question import premise, question_type
     from ..ranker import candidate_text
 
     first = rag.load(index)
     composer = ExtractiveComposer(first.embedder)
-    from ..chain import QA
-
     qa = QA(first.store, first.settings, embedder=first.embedder, scorer=first.scorer)
     out = []
     for c in cases:
