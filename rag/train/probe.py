@@ -137,29 +137,35 @@ def gate(rows: list[dict[str, Any]], groups: dict[str, str], with_logit: bool
                            "answerable": int(y.sum()), "unanswerable": int((~y).sum()),
                            "cv_auc": round(auc(oof, y), 3),
                            "best_score_auc": round(auc(x[:, 0], y), 3), "budgets": {}}
+    applied = {}  # eval set -> its rows, whether each abstained already, the gate's p by id
+    for name in ("demo", "news"):
+        rs = [r for r in rows if r["set"] == name]
+        answered = _answered(rs)
+        p = model(np.array([features(r, qtypes, with_logit) for r in answered])) if answered else []
+        applied[name] = (rs, [r["abstained"] or not r["sentences"] for r in rs],
+                         dict(zip((r["id"] for r in answered), p, strict=True)))
     for budget in BUDGETS:
         cut = float(np.quantile(oof[y], budget))
         row: dict[str, Any] = {"cv_caught": round(float((oof[~y] < cut).mean()), 3),
                                "cv_lost": round(float((oof[y] < cut).mean()), 3)}
         cut_full = float(np.quantile(full[y], budget))
-        for name in ("demo", "news"):
-            rs = [r for r in rows if r["set"] == name]
-            n_ans = sum(r["answerable"] for r in rs)
-            n_un = len(rs) - n_ans
-            held = {r["id"] for r in _answered(rs)
-                    if model(np.array(features(r, qtypes, with_logit))) < cut_full}
-            now = [r["abstained"] or not r["sentences"] for r in rs]
-            then = [a or r["id"] in held for a, r in zip(now, rs, strict=True)]
-            row[name] = {
-                "abstention_recall": [round(sum(a for a, r in zip(v, rs, strict=True)
-                                                if not r["answerable"]) / n_un, 3)
-                                      for v in (now, then)],
-                "false_abstention": [round(sum(a for a, r in zip(v, rs, strict=True)
-                                               if r["answerable"]) / n_ans, 3)
-                                     for v in (now, then)],
-            }
+        for name, (rs, now, prob) in applied.items():
+            then = [a or prob.get(r["id"], 1.0) < cut_full for a, r in zip(now, rs, strict=True)]
+            row[name] = {"abstention_recall": [_share(v, rs, False) for v in (now, then)],
+                         "false_abstention": [_share(v, rs, True) for v in (now, then)]}
         out["budgets"][str(budget)] = row
     return out
+
+
+def _share(abstained: list[bool], rows: list[dict[str, Any]], answerable: bool) -> float:
+    """Share of the answerable (or unanswerable) ``rows`` that ``abstained``.
+
+    >>> _share([True, False, True], [{"answerable": True}, {"answerable": True},
+    ...                               {"answerable": False}], True)
+    0.5
+    """
+    picked = [a for a, r in zip(abstained, rows, strict=True) if r["answerable"] == answerable]
+    return round(sum(picked) / len(picked), 3)
 
 
 def prune(rows: list[dict[str, Any]], tau: float | None) -> dict[str, float]:
