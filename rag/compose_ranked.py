@@ -65,7 +65,7 @@ from .ranker import AnswerRanker, Ranker, candidate_text
 from .text import content_stems, numbers
 from .types import Passage
 
-__all__ = ["ComposeParams", "RankedComposer", "question_type"]
+__all__ = ["ComposeParams", "RankedComposer", "candidates", "question_type"]
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class RankedComposer:
         """Compose from ``passages``; ``context`` passages (the sentence before a retrieved
         passage) are candidates too. ``Selected.passage`` indexes ``[*passages, *context]``.
         ``stored`` gives the sentence vectors the index holds (see ``rag.compose``)."""
-        cands = _candidates([*passages, *context])
+        cands = candidates([*passages, *context])
         if not cands:
             return Composition(abstained=True, reason="no passages")
         qtype = question_type(question)
@@ -318,7 +318,7 @@ class RankedComposer:
         return out
 
 
-def _candidates(passages: Sequence[Passage]) -> list[_Cand]:
+def candidates(passages: Sequence[Passage]) -> list[_Cand]:
     """Every sentence once, each linked to the sentence before it in its document when that
     one is among the passages too."""
     seen: dict[tuple[str, int], _Cand] = {}

@@ -1,9 +1,13 @@
 """The probes of ``rag.train.probe``: the gate's cross-validation sees a real signal and no
-signal where there is none, and its eval-set figures count abstentions as the suite does."""
+signal where there is none, and its eval-set figures count abstentions as the suite does; the
+first-choice probe scores each ranker's pick over really retrieved sentences."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
+
+import numpy as np
 
 from rag.train.probe import auc, gate
 
@@ -46,3 +50,36 @@ def test_the_gate_sees_no_signal_in_noise() -> None:
 
 def test_auc_counts_ties_half() -> None:
     assert auc([1, 1, 0], [True, False, False]) == 0.75
+
+
+class _WordRanker:
+    """A scripted ranker: ``sign`` times whether the candidate holds ``word``."""
+
+    def __init__(self, word: str, sign: float) -> None:
+        self.word, self.sign, self.version = word, sign, f"word-{sign:+.0f}"
+
+    def logits(self, question: str, candidates: list[str]) -> np.ndarray:
+        return np.array([self.sign * (self.word in c.lower()) for c in candidates])
+
+
+def test_first_choice_scores_each_rankers_pick_over_the_retrieved_sentences(
+        hash_index: Path) -> None:
+    """Real retrieval (hash embedder, FAISS, SQLite) over the demo articles: a ranker that puts
+    the sentence with the key point first scores 1, one that puts it last scores 0."""
+    import rag
+    from evals.suite import Case
+    from rag.chain import QA
+    from rag.train.probe import first_choice
+
+    case = Case("c1", "Why did Russia veto the UN resolution on Syria?", True, [],
+                [["vetoed"]], "", "why")
+    unanswerable = Case("c2", "Who is the sculptor?", False, [], [], "", "unanswerable")
+    first = rag.load(hash_index, embedding_model="hash")
+    qa = QA(first.store, first.settings, embedder=first.embedder, scorer=first.scorer)
+    out = first_choice([case, unanswerable], qa,
+                       {"right": _WordRanker("vetoed", 1.0), "wrong": _WordRanker("vetoed", -1.0)})
+    assert out["questions"] == 1 and out["any_candidate"] == 1.0, out
+    assert out["candidates"] > 2, out
+    assert out["rankers"]["right"]["first_makes_a_point"] == 1.0, out
+    assert out["rankers"]["right"]["key_points_in_first_two"] == 1.0, out
+    assert out["rankers"]["wrong"]["first_makes_a_point"] == 0.0, out

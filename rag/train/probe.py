@@ -1,10 +1,11 @@
-"""Probes: could the trained ranker's scores improve the default composer? (Both: no.)
+"""Probes: could the trained ranker's scores improve the default composer? (No: its first
+choice is too often wrong.)
 
 ``python -m rag.train probe-answers`` answers the hand-written calibration questions
 (``composer_report``) and, for comparison only, the two eval sets with the default composer,
-then asks two questions of what it composed. Nothing is tuned to the eval sets: each idea is
-judged on the calibration questions, and the eval figures show what shipping it would have
-looked like there.
+then asks two questions of what it composed and one of what was retrieved. Nothing is tuned
+to the eval sets: each idea is judged on the calibration questions, and the eval figures show
+what shipping it would have looked like there.
 
 1. **A learned abstention gate** after the composer. Among the questions it answers, a
    logistic model of the composer's best score, the question's type (``question_type``) and
@@ -18,6 +19,11 @@ looked like there.
    whose ranker logit is more than ``tau`` under the best sentence's. Judged by the key points
    the composed sentences make and the share of them that make none (as in ``evals.suite``,
    on the composition before the support checker).
+3. **The ranker's first choice**: over every sentence retrieved for an answerable calibration
+   question (the ranked composer's candidates), how often the one the ranker scores highest
+   makes a key point, and what share of the key points the first two make; ``--ranker DIR``
+   adds other ranker folders (a retrained one) to compare in the same run. This is what both
+   probes above found short: a cut on scores helps only when the first choice is right.
 
 Figures of 2026-11-23 (ranker-1, the default composer as shipped; ``--out`` keeps them as
 JSON). The gate's CV AUC on the calibration questions is 0.73, but the composer's best score
@@ -29,7 +35,9 @@ issue allows beside its abstention target (the cap ``fit_composer`` keeps). The 
 logit adds nothing (AUC 0.73 either way). Pruning lowers unmatched sentences only as fast as
 it loses key points (tau 2: unmatched 0.699 -> 0.634, key points 0.627 -> 0.564): the best
 sentence alone makes no key point for about half the questions, so the answer's length is not
-what keeps unmatched sentences high. Neither ships.
+what keeps unmatched sentences high. Neither ships. Probe 3 says why: over the 37 sentences
+retrieved for each of the 241 answerable questions, one makes a key point for 0.92 of them,
+but ranker-1's first choice does for only 0.456 (the first two hold 0.511 of the key points).
 """
 
 from __future__ import annotations
@@ -66,17 +74,14 @@ def auc(scores: Any, labels: Any) -> float:
 def compose_all(name: str, cases: list[Any], index: Path, ranker: Any) -> list[dict[str, Any]]:
     """Per question: whether the default composer abstained, its type, and per composed
     sentence the composer's score, the ranker's logit and the key points it makes."""
-    import rag
     from evals.suite import makes_a_point
 
-    from ..chain import QA
     from ..compose import ExtractiveComposer
     from ..question import premise, question_type
     from ..ranker import candidate_text
 
-    first = rag.load(index)
-    composer = ExtractiveComposer(first.embedder)
-    qa = QA(first.store, first.settings, embedder=first.embedder, scorer=first.scorer)
+    qa = _qa(index)
+    composer = ExtractiveComposer(qa.embedder)
     out = []
     for c in cases:
         r = qa.search(c.question)
@@ -94,6 +99,16 @@ def compose_all(name: str, cases: list[Any], index: Path, ranker: Any) -> list[d
         })
     print(f"{name}: {len(out)} questions composed", file=sys.stderr)
     return out
+
+
+def _qa(index: Path) -> Any:
+    """A question-answering handle on ``index`` (its embedder and checker loaded once)."""
+    import rag
+
+    from ..chain import QA
+
+    first = rag.load(index)
+    return QA(first.store, first.settings, embedder=first.embedder, scorer=first.scorer)
 
 
 def _answered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -198,6 +213,40 @@ def prune(rows: list[dict[str, Any]], tau: float | None) -> dict[str, float]:
             "sentences": round(kept_n / n, 2)}
 
 
+def first_choice(cases: list[Any], qa: Any, rankers: dict[str, Any]) -> dict[str, Any]:
+    """Probe 3 (module docstring): per ranker, the share of the answerable questions whose
+    best-scored retrieved sentence (``qa.search``) makes a key point, and the share of their
+    key points the first two make; beside the share for which any retrieved sentence makes
+    one."""
+    from evals.suite import makes_a_point
+
+    from ..compose_ranked import candidates
+    from ..ranker import candidate_text
+
+    rows = []
+    for c in (c for c in cases if c.answerable):
+        r = qa.search(c.question)
+        cands = candidates([*r.passages, *r.context])
+        texts = [candidate_text(x.text, x.previous.text if x.previous else "") for x in cands]
+        points = [{i for i, kp in enumerate(c.key_points) if makes_a_point(x.text, [kp])}
+                  for x in cands]
+        rows.append((c.question, len(c.key_points), texts, points))
+    out: dict[str, Any] = {"questions": len(rows), "candidates": round(
+        float(np.mean([len(t) for _, _, t, _ in rows])), 1), "any_candidate": round(
+        float(np.mean([any(p) for *_, p in rows])), 3), "rankers": {}}
+    for name, ranker in rankers.items():
+        hit, two = [], []
+        for question, n_points, texts, points in rows:
+            order = np.argsort(-ranker.logits(question, texts), kind="stable")
+            hit.append(bool(points[order[0]]))
+            two.append(len(set().union(*(points[i] for i in order[:2]))) / n_points)
+        out["rankers"][name] = {"version": ranker.version,
+                                "first_makes_a_point": round(float(np.mean(hit)), 3),
+                                "key_points_in_first_two": round(float(np.mean(two)), 3)}
+    print(f"first choice: {len(rows)} answerable questions scored", file=sys.stderr)
+    return out
+
+
 def run(args: Any) -> dict[str, Any]:
     import rag
     from evals.suite import CASES, NEWS_CASES, NEWS_CORPUS, load_cases, stage_articles
@@ -206,6 +255,7 @@ def run(args: Any) -> dict[str, Any]:
     from . import composer_report
 
     ranker = AnswerRanker()
+    others = {path: AnswerRanker(path) for path in args.ranker}
     cases, _, index = composer_report.staged_index(args)
     work = Path(args.work_dir)
     _, articles = composer_report.load_questions(Path(args.questions))
@@ -222,6 +272,7 @@ def run(args: Any) -> dict[str, Any]:
                  "score_type_and_ranker": gate(rows, groups, True)},
         "prune": {name: {str(t): prune([r for r in rows if r["set"] == name], t)
                          for t in (None, *TAUS, BEST_ONLY)} for name in ("cal", "demo", "news")},
+        "first_choice": first_choice(cases, _qa(index), {"shipped": ranker, **others}),
     }
     print(_tables(report))
     if args.out:
@@ -249,6 +300,14 @@ def _tables(report: dict[str, Any]) -> str:
                  for s in ("cal", "demo", "news")]
         label = {"None": "as composed", str(BEST_ONLY): "best sentence only"}.get(t, t)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    fc = report["first_choice"]
+    lines += [f"first choice over the retrieved sentences ({fc['questions']} answerable "
+              f"calibration questions, {fc['candidates']} candidates each; any candidate makes "
+              f"a key point for {fc['any_candidate']})",
+              "| ranker | first makes a key point | key points in the first two |",
+              "| --- | --- | --- |"]
+    lines += [f"| {name} ({f['version']}) | {f['first_makes_a_point']} | "
+              f"{f['key_points_in_first_two']} |" for name, f in fc["rankers"].items()]
     return "\n".join(lines)
 
 
@@ -257,3 +316,5 @@ def add_arguments(p: Any) -> None:
 
     composer_report.add_arguments(p)
     p.add_argument("--corpus", default="corpus", help="the demo articles")
+    p.add_argument("--ranker", action="append", default=[], metavar="DIR",
+                   help="another ranker folder to compare in probe 3 (repeatable)")
