@@ -10,11 +10,11 @@ with the same machinery as the support model (``rag.train.finetune``):
    at most ``--max-length`` word pieces (short: a question and two sentences);
 2b. (opt-in, ``--written rag/train/data/train_questions.jsonl``) go on fine-tuning on
    hand-written training questions (train-split articles, written the way the eval sets are;
-   ``ranker_data.written_examples``) for ``--written-epochs``, mixed with as many template
-   examples (so the model keeps what it learnt), at ``--written-lr``. Tried once (600
-   questions, 2 epochs, 14 min): it did not rank better on the hand-written calibration
-   questions (answer ranked first 0.459 against 0.476), so the shipped ranker-1 has no stage
-   2 and the default skips it;
+   ``ranker_data.written_examples``) for ``--written-epochs``, mixed with
+   ``--written-replay`` template examples per written one (so the model keeps what it
+   learnt), at ``--written-lr``. Tried three ways (600 questions; 1,360 alone; 1,360 mixed):
+   none chose better on the hand-written calibration questions (probe 3 of
+   ``rag.train.probe``), so the shipped ranker-1 has no stage 2 and the default skips it;
 3. export to ONNX, fp32 and int8; keep int8 when its balanced accuracy on the calibration
    examples is within one point of fp32's;
 4. write ``model.onnx``, ``tokenizer.json``, ``meta.json``; fit the abstention decision on the
@@ -76,8 +76,8 @@ def run(args: Any) -> dict[str, Any]:
     if written is not None and written.exists():
         wx = written_examples(written, args.data, seed=args.seed)
         rng = np.random.default_rng(args.seed)
-        replay = [train[i] for i in rng.choice(len(train), size=min(len(train), len(wx)),
-                                                 replace=False)]
+        n_replay = min(len(train), round(args.written_replay * len(wx)))
+        replay = [train[i] for i in rng.choice(len(train), size=n_replay, replace=False)]
         mixed = wx + replay
         order = rng.permutation(len(mixed))
         mixed = [mixed[i] for i in order]
@@ -143,6 +143,8 @@ def add_arguments(p: Any) -> None:
                         f"{WRITTEN_QUESTIONS.relative_to(WRITTEN_QUESTIONS.parents[3])})")
     p.add_argument("--written-epochs", type=float, default=2.0)
     p.add_argument("--written-lr", type=float, default=2e-5)
+    p.add_argument("--written-replay", type=float, default=1.0,
+                   help="template examples mixed into stage 2 per written example (0: none)")
     p.add_argument("--resume", action="store_true",
                    help="take the fine-tuned weights from the work folder (an earlier run)")
     p.add_argument("--work-dir", default=str(WORK_DIR))
