@@ -68,15 +68,12 @@ def test_first_choice_scores_each_rankers_pick_over_the_retrieved_sentences(
     the sentence with the key point first scores 1, one that puts it last scores 0."""
     import rag
     from evals.suite import Case
-    from rag.chain import QA
     from rag.train.probe import first_choice
 
     case = Case("c1", "Why did Russia veto the UN resolution on Syria?", True, [],
                 [["vetoed"]], "", "why")
     unanswerable = Case("c2", "Who is the sculptor?", False, [], [], "", "unanswerable")
-    first = rag.load(hash_index, embedding_model="hash")
-    qa = QA(first.store, first.settings, embedder=first.embedder, scorer=first.scorer)
-    out = first_choice([case, unanswerable], qa,
+    out = first_choice([case, unanswerable], rag.load(hash_index, embedding_model="hash"),
                        {"right": _WordRanker("vetoed", 1.0), "wrong": _WordRanker("vetoed", -1.0)})
     assert out["questions"] == 1 and out["any_candidate"] == 1.0, out
     assert out["candidates"] > 2, out

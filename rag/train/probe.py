@@ -71,16 +71,16 @@ def auc(scores: Any, labels: Any) -> float:
     return float(greater / (len(pos) * len(neg)))
 
 
-def compose_all(name: str, cases: list[Any], index: Path, ranker: Any) -> list[dict[str, Any]]:
-    """Per question: whether the default composer abstained, its type, and per composed
-    sentence the composer's score, the ranker's logit and the key points it makes."""
+def compose_all(name: str, cases: list[Any], qa: Any, ranker: Any) -> list[dict[str, Any]]:
+    """Per question, retrieved by ``qa`` (``rag.load``): whether the default composer
+    abstained, its type, and per composed sentence the composer's score, the ranker's logit
+    and the key points it makes."""
     from evals.suite import makes_a_point
 
     from ..compose import ExtractiveComposer
     from ..question import premise, question_type
     from ..ranker import candidate_text
 
-    qa = _qa(index)
     composer = ExtractiveComposer(qa.embedder)
     out = []
     for c in cases:
@@ -99,16 +99,6 @@ def compose_all(name: str, cases: list[Any], index: Path, ranker: Any) -> list[d
         })
     print(f"{name}: {len(out)} questions composed", file=sys.stderr)
     return out
-
-
-def _qa(index: Path) -> Any:
-    """A question-answering handle on ``index`` (its embedder and checker loaded once)."""
-    import rag
-
-    from ..chain import QA
-
-    first = rag.load(index)
-    return QA(first.store, first.settings, embedder=first.embedder, scorer=first.scorer)
 
 
 def _answered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -260,19 +250,20 @@ def run(args: Any) -> dict[str, Any]:
     work = Path(args.work_dir)
     _, articles = composer_report.load_questions(Path(args.questions))
     groups = {cid: ids[0] for cid, ids in articles.items()}
-    rows = compose_all("cal", cases, index, ranker)
+    cal = rag.load(index)  # one handle (and embedder) for probes 1-2 and 3
+    rows = compose_all("cal", cases, cal, ranker)
     rag.build_index(Path(args.corpus), work / "demo-index")
-    rows += compose_all("demo", load_cases(CASES), work / "demo-index", ranker)
+    rows += compose_all("demo", load_cases(CASES), rag.load(work / "demo-index"), ranker)
     news = stage_articles(NEWS_CORPUS, work / "news-corpus")
     rag.build_index(news, work / "news-index")
-    rows += compose_all("news", load_cases(NEWS_CASES), work / "news-index", ranker)
+    rows += compose_all("news", load_cases(NEWS_CASES), rag.load(work / "news-index"), ranker)
     report = {
         "ranker": ranker.version,
         "gate": {"score_and_type": gate(rows, groups, False),
                  "score_type_and_ranker": gate(rows, groups, True)},
         "prune": {name: {str(t): prune([r for r in rows if r["set"] == name], t)
                          for t in (None, *TAUS, BEST_ONLY)} for name in ("cal", "demo", "news")},
-        "first_choice": first_choice(cases, _qa(index), {"shipped": ranker, **others}),
+        "first_choice": first_choice(cases, cal, {"shipped": ranker, **others}),
     }
     print(_tables(report))
     if args.out:
