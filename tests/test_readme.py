@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 import pytest
 from conftest import CORPUS, ROOT
 
+from rag.train.files import write_atomic
+
 README = ROOT / "README.md"
 
 # Commands checked without being run, by what they run (pattern) and why.
@@ -422,7 +424,7 @@ def _check_recalibration(command: str, model: str) -> None:
         after = json.loads((folder / "meta.json").read_text(encoding="utf-8"))["decision"]
     finally:
         for path, data in saved.items():
-            path.write_bytes(data)
+            write_atomic(path, data)
     if model == "support":
         assert after["features"] == before["features"], (before, after)
         assert after["threshold"] == before["threshold"], (before, after)
@@ -448,7 +450,7 @@ def _check_fit(command: str) -> None:
         _ok(out, command)
         after = json.loads(path.read_text(encoding="utf-8"))
     finally:
-        path.write_bytes(saved)
+        write_atomic(path, saved)
     before = json.loads(saved)
     assert after["chosen"] == before["chosen"], (before["chosen"], after["chosen"])
     assert after["metrics"] == pytest.approx(before["metrics"], abs=0.005), (

@@ -31,6 +31,7 @@ from ..question import QUESTION_TYPES, question_type
 from ..ranker import AnswerRanker
 from ..settings import DEFAULT_MODEL
 from .calibrate import fit_logistic
+from .files import write_atomic
 from .finetune import balanced_accuracy
 from .news import DEFAULT_DATA
 from .ranker_data import CalQuestion, calibration_questions
@@ -123,7 +124,7 @@ def run(args: Any) -> dict[str, Any]:
     meta_file = folder / "meta.json"
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     meta["decision"] = decision
-    meta_file.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(meta_file, json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(decision, indent=1), file=sys.stderr)
     return decision
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..crossencoder import model_dir
+from .files import write_atomic
 from .news import DEFAULT_DATA, read_articles
 
 CHECKS = ("num_missing", "name_missing", "negation_flip", "low_coverage", "lexical")
@@ -207,7 +208,7 @@ def run(args: Any) -> dict[str, Any]:
         },
     }
     meta["decision"] = decision
-    meta_file.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(meta_file, json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
     print(f"decision: {json.dumps(decision)}", file=sys.stderr)
 
     report: dict[str, Any] = {}

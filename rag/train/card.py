@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .files import write_atomic
+
 SOURCES = """\
 - `../shared/data/news-cnn-dm-10k.jsonl.gz`: 9,998 CNN/DailyMail news articles with a faithful
   and a falsified summary each (HaluEval's **summarization** set, built on CNN/DailyMail, as
@@ -192,7 +194,7 @@ def write_card(folder: Path, meta: dict[str, Any], report: dict[str, Any]) -> Pa
         "",
     ]
     path = Path(folder) / "MODEL_CARD.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_atomic(path, "\n".join(lines))
     return path
 
 
@@ -358,5 +360,5 @@ def write_ranker_card(folder: str | Path | None = None) -> Path:
         "",
     ]
     out = folder / "MODEL_CARD.md"
-    out.write_text("\n".join(lines), encoding="utf-8")
+    write_atomic(out, "\n".join(lines))
     return out

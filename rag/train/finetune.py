@@ -36,6 +36,7 @@ import numpy as np
 
 from ..embed import resolve_model_path
 from ..settings import DEFAULT_MODEL
+from .files import write_atomic
 
 __all__ = ["TrainConfig", "balanced_accuracy", "best_threshold", "export_and_choose", "export_onnx",
            "fine_tune", "predict_torch", "write_meta"]
@@ -316,8 +317,7 @@ def write_meta(out: Path, onnx_file: Path, cfg: TrainConfig, name: str, version:
         "decision": decision or {},
         "training": training,
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+    write_atomic(out / "meta.json", json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
 
 
 def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:

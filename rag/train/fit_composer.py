@@ -55,6 +55,7 @@ import numpy as np
 
 from . import composer_report
 from .composer_report import staged_index
+from .files import write_atomic
 
 FIT = Path(__file__).resolve().parent / "data" / "composer_fit.json"
 TARGETS = {  # issue 10's demo-corpus targets (the stricter of its two eval sets)
@@ -291,7 +292,7 @@ def run(args: Any) -> dict[str, Any]:
         "family_error": FAMILY_ERROR, "harm": HARM, "seed": SEED, **result,
     }
     out = Path(args.out)
-    out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    write_atomic(out, json.dumps(report, indent=1) + "\n")
     print(_summary(report))
     print(f"wrote {out}", file=sys.stderr)
     return report
