@@ -10,6 +10,9 @@ summaries, and measures in one run:
 - a cached repeat;
 - the lexical scorer on the same pairs, for the ratio;
 - a new process: import, load, first check; and whether torch was imported;
+- bulk scoring (calibration, the eval suite, a long ``rag check``): the same pairs through the
+  model with one run at a time on one core (``threads=1``) and two side by side
+  (``threads=2``, the default), pairs/s and the ratio; the logits must be equal;
 - with ``--compare DIR``, another model folder (an earlier model kept aside, say
   ``build/support-1``) on the same pairs, one new pair at a time, taking turns with the
   shipped model by blocks of pairs, and the ratio.
@@ -88,6 +91,32 @@ def _time_single(checkers: list[Any], pairs: list[tuple[str, str]]) -> list[list
     return out
 
 
+def _bulk(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Pairs/s of the support model on ``pairs`` (model inputs as the checker builds them),
+    one run at a time against two side by side, taking turns three times; the logits of
+    both must be equal."""
+    import numpy as np
+
+    from rag.crossencoder import CrossEncoder, model_dir
+    from rag.verify import model_input
+
+    inputs = [model_input(s, ptext) for s, ptext in pairs]
+    encoders = {n: CrossEncoder(model_dir("support"), threads=n) for n in (1, 2)}
+    best: dict[int, float] = {}
+    logits = {}
+    for enc in encoders.values():
+        enc.logits(inputs[:4])  # load
+    for _ in range(3):
+        for n, enc in encoders.items():
+            t = time.perf_counter()
+            logits[n] = enc.logits(inputs)
+            best[n] = max(best.get(n, 0.0), len(inputs) / (time.perf_counter() - t))
+    if not np.array_equal(logits[1], logits[2]):
+        raise SystemExit("bulk: logits differ between threads=1 and threads=2")
+    return {"pairs": len(inputs), "threads_1": round(best[1], 1), "threads_2": round(best[2], 1),
+            "ratio": round(best[2] / best[1], 2)}
+
+
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -127,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         lexical.score(s, ptext)
         lex.append((time.perf_counter() - t) * 1000)
+    bulk = _bulk(pairs)
     cold_out = subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True,
                               check=True, cwd=ROOT).stdout.split()
     res = {
@@ -140,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold_first_check_s": round(float(cold_out[0]), 2),
         "cold_imported_torch": bool(int(cold_out[1])),
         "target_ms": TARGET_MS,
+        "bulk_pairs_per_s": bulk,
     }
     if alt is not None:
         res["compare"] = {"model": alt.model_name, "single_ms": {
@@ -171,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     if other:
         print(f"{res['model']} against {res['compare']['model']}, one new pair p50: "
               f"{res['ratio_single_p50_to_compare']}x")
+    b = res["bulk_pairs_per_s"]
+    print(f"bulk, {b['pairs']} pairs: {b['threads_1']} pairs/s one at a time, "
+          f"{b['threads_2']} pairs/s two side by side ({b['ratio']}x), same logits")
     print(f"new process, import + load + first check: {res['cold_first_check_s']} s; "
           f"torch imported: {res['cold_imported_torch']}")
     return 0

@@ -26,7 +26,7 @@ Not run as written, and why (each still checked):
   ``rag eval`` lines must be lines of scripts/test.sh. Its other command lines
   (``python -m evals ...``) are the same runner and options: they must parse (``--help``
   appended).
-- ``python -m rag.train calibrate-support`` (~1.5 min) and ``calibrate-ranker`` (~4 min) run
+- ``python -m rag.train calibrate-support`` (~1.5 min) and ``calibrate-ranker`` (~3 min) run
   as written and must reproduce the committed decision; the shipped files are put back.
 - ``PARSE_ONLY`` below: model training (rewrites the shipped models, ~37 min to ~1 h),
   benchmarks over news articles or a million chunks (12 min to an hour; the demo-corpus,

@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from passages import OTHER_PASSAGES, PASSAGE, quote
 
@@ -235,6 +236,22 @@ def test_threads_agree_with_a_single_thread() -> None:
             ei, esup = expected[sentences.index(s)]
             assert i == ei and sup.supported == esup.supported
             assert sup.score == pytest.approx(esup.score, abs=1e-4)
+
+
+def test_pairs_scored_side_by_side_equal_each_pair_scored_alone() -> None:
+    """``threads=2`` runs two pairs at once on one session: the logits are those of each pair
+    run alone on one thread, to the last bit, in the order given, for both shipped models."""
+    sentences = ["Russia condemned the strike.", "The US fired 59 missiles.",
+                 "Oil prices rose on Monday.", "Moscow suspended the hotline with Washington."]
+    pairs = [(s, p) for s in sentences for p in [PASSAGE, *OTHER_PASSAGES]]
+    for name in ("support", "ranker"):
+        alone = CrossEncoder(model_dir(name), threads=1)
+        one_by_one = np.array([alone.logits([p])[0] for p in pairs], dtype=np.float32)
+        together = CrossEncoder(model_dir(name), threads=2).logits(pairs)
+        assert np.array_equal(together, one_by_one), (name, together - one_by_one)
+        assert len(set(together.tolist())) > len(pairs) // 2  # real, varied scores
+    with pytest.raises(ValueError, match="threads must be > 0, got 0"):
+        CrossEncoder(model_dir("support"), threads=0)
 
 
 def test_corrupt_or_foreign_model_files_are_refused(tmp_path: Path) -> None:
