@@ -70,7 +70,7 @@ class AnswerRanker:
     """The trained ranker (see the module docstring). Thread-safe."""
 
     def __init__(self, path: str | Path | None = None, threads: int = 2) -> None:
-        self.encoder = CrossEncoder(path or model_dir(MODEL), threads=threads)  # pairs alone, two at once
+        self.encoder = CrossEncoder(path or model_dir(MODEL), threads=threads)  # two pairs at once
         self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._lock = threading.Lock()
 
