@@ -19,15 +19,14 @@ answer questions itself (``rag.chain``).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .chain import QA, load
 from .errors import RagError
+from .files import write_atomic
 from .index import BuildStats, build_index
 from .ingest import load_document
 from .settings import Settings
@@ -158,7 +157,7 @@ class Library:
             for name, data in checked:
                 target = self.corpus_dir / name
                 backups[name] = target.read_bytes() if target.exists() else None
-                _write_atomic(target, data)
+                write_atomic(target, data)
             try:
                 stats = self._reindex_locked(progress)
             except BaseException:
@@ -185,7 +184,7 @@ class Library:
             if old is None:
                 (self.corpus_dir / name).unlink(missing_ok=True)
             else:
-                _write_atomic(self.corpus_dir / name, old)
+                write_atomic(self.corpus_dir / name, old)
 
     def check_upload(self, name: str, data: bytes, replace_existing: bool) -> str:
         """The corpus file name ``name`` would be saved as, or ``RagError`` saying why it
@@ -226,7 +225,7 @@ class Library:
             try:
                 return self._reindex_locked(progress)
             except BaseException:  # the index still holds it: so must the corpus
-                _write_atomic(path, data)
+                write_atomic(path, data)
                 raise
 
     def _corpus_path(self, name: str, nested: bool = False) -> Path:
@@ -258,17 +257,6 @@ def sanitize_filename(name: str) -> str:
     if not stem:
         raise RagError(f"{base!r}: the file name has no usable characters")
     return stem + suffix
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)  # hidden: not indexed
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 Backend = Library  # the name rag.ui used

@@ -1,4 +1,4 @@
-"""rag.train.files.write_atomic: readers of a rewritten shipped file never see half of it."""
+"""rag.files.write_atomic: readers of a rewritten shipped file never see half of it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.train.files import write_atomic
+from rag.files import write_atomic
 
 
 def test_a_reader_sees_the_old_or_the_new_content_never_a_part(tmp_path: Path) -> None:
@@ -34,6 +34,17 @@ def test_a_reader_sees_the_old_or_the_new_content_never_a_part(tmp_path: Path) -
     assert len(seen) > 10
     assert all(s in versions for s in seen), sorted({len(s) for s in seen})
     assert [p.name for p in tmp_path.iterdir()] == ["meta.json"]
+
+
+def test_permissions_are_kept_and_new_files_get_the_usual_ones(tmp_path: Path) -> None:
+    shared = tmp_path / "MODEL_CARD.md"
+    shared.write_text("old", encoding="utf-8")
+    shared.chmod(0o664)
+    write_atomic(shared, "new")  # the temporary file starts as 0600 (mkstemp)
+    assert shared.stat().st_mode & 0o777 == 0o664
+    fresh = tmp_path / "upload.txt"
+    write_atomic(fresh, b"text")
+    assert fresh.stat().st_mode & 0o777 == 0o644
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(

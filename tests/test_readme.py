@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 import pytest
 from conftest import CORPUS, ROOT
 
-from rag.train.files import write_atomic
+from rag.files import write_atomic
 
 README = ROOT / "README.md"
 

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 from ..crossencoder import model_dir
+from ..files import write_atomic
 from ..question import QUESTION_TYPES, question_type
 from ..ranker import AnswerRanker
 from ..settings import DEFAULT_MODEL
 from .calibrate import fit_logistic
-from .files import write_atomic
 from .finetune import balanced_accuracy
 from .news import DEFAULT_DATA
 from .ranker_data import CalQuestion, calibration_questions

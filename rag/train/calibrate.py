@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..crossencoder import model_dir
-from .files import write_atomic
+from ..files import write_atomic
 from .news import DEFAULT_DATA, read_articles
 
 CHECKS = ("num_missing", "name_missing", "negation_flip", "low_coverage", "lexical")

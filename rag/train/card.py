@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .files import write_atomic
+from ..files import write_atomic
 
 SOURCES = """\
 - `../shared/data/news-cnn-dm-10k.jsonl.gz`: 9,998 CNN/DailyMail news articles with a faithful

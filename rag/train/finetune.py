@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from ..embed import resolve_model_path
+from ..files import write_atomic
 from ..settings import DEFAULT_MODEL
-from .files import write_atomic
 
 __all__ = ["TrainConfig", "balanced_accuracy", "best_threshold", "export_and_choose", "export_onnx",
            "fine_tune", "predict_torch", "write_meta"]

@@ -53,9 +53,9 @@ from typing import Any
 
 import numpy as np
 
+from ..files import write_atomic
 from . import composer_report
 from .composer_report import staged_index
-from .files import write_atomic
 
 FIT = Path(__file__).resolve().parent / "data" / "composer_fit.json"
 TARGETS = {  # issue 10's demo-corpus targets (the stricter of its two eval sets)
