@@ -22,6 +22,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -726,10 +727,17 @@ def _names_found(names: list[str], passages: Sequence[Passage]) -> list[set[str]
     not from one about another disaster."""
     out = []
     for p in passages:
-        seen = set(words(p.text))
-        for meta in (p.title, p.outlet or ""):
-            seen.update(words(meta))
-            seen.add(_initials(meta))
-        stems = {stem(w) for w in seen}
+        seen, stems = _passage_names(p.text, p.title, p.outlet or "")
         out.append({n for n in names if n in seen or stem(n) in stems})
     return out
+
+
+@lru_cache(maxsize=4096)
+def _passage_names(text: str, title: str, outlet: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The words a passage, its title and outlet hold (and the title's and outlet's
+    initials), and their stems; kept for the passages read most recently."""
+    seen = set(words(text))
+    for meta in (title, outlet):
+        seen.update(words(meta))
+        seen.add(_initials(meta))
+    return frozenset(seen), frozenset(stem(w) for w in seen)

@@ -223,7 +223,21 @@ def content_words(text: str) -> list[str]:
 
 
 def content_stems(text: str) -> list[str]:
-    return [stem(w) for w in content_words(text)]
+    """The stems of ``content_words`` (kept for ``STEMS_CACHE`` texts: every question reads
+    the same passages and sentences again).
+
+    >>> content_stems("Russian troops are staying in Syria")
+    ['russia', 'troop', 'stay', 'syria']
+    """
+    return list(_content_stems(text))
+
+
+STEMS_CACHE = 32768  # texts whose content stems are kept (a few MB)
+
+
+@lru_cache(maxsize=STEMS_CACHE)
+def _content_stems(text: str) -> tuple[str, ...]:
+    return tuple(stem(w) for w in content_words(text))
 
 
 def numbers(text: str) -> set[str]:
