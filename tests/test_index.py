@@ -91,6 +91,33 @@ def test_edit_add_delete(corpus: Path, tmp_path: Path) -> None:
     assert store.passages([hits[0][0]])[hits[0][0]].doc_id == "arctic.txt"
 
 
+def assert_passages_are_document_slices(index: Path) -> int:
+    """Every chunk's passage text (read from its full-text row) is its document's text between
+    its offsets; returns how many chunks were compared."""
+    store = Store.open(index)
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM chunks").fetchall()]
+    passages = store.passages(ids)
+    assert sorted(passages) == sorted(ids)
+    for p in passages.values():
+        assert p.text == store.document_text(p.doc_id)[p.start : p.end], p.chunk_id
+    return len(ids)
+
+
+def test_passage_text_is_the_document_slice_after_edits(corpus: Path, tmp_path: Path) -> None:
+    """A title with accents (before each chunk in its full-text row), a long document of
+    non-ASCII text, and an incremental build that deletes and re-adds full-text rows."""
+    index = tmp_path / "index"
+    long_doc = " ".join(f"Sentence {i} about the Øresund bridge – “tolls” – and café prices."
+                        for i in range(3000))
+    (corpus / "long.md").write_text(f'---\ntitle: "Øresund: the toll years"\n---\n{long_doc}\n')
+    build(corpus, index)
+    assert assert_passages_are_document_slices(index) > 100
+    (corpus / "long.md").write_text(f"---\ntitle: Tolls\n---\n{long_doc.replace('3', 'three')}\n")
+    (corpus / "russia-syria-stance-fpb.md").unlink()
+    build(corpus, index)
+    assert assert_passages_are_document_slices(index) > 100
+
+
 def test_same_text_under_two_names_is_indexed_once(corpus: Path, tmp_path: Path) -> None:
     (corpus / "copy.md").write_bytes((corpus / "russia-assad-ap.md").read_bytes())
     stats = build(corpus, tmp_path / "index")
