@@ -26,11 +26,11 @@ Not run as written, and why (each still checked):
   ``rag eval`` lines must be lines of scripts/test.sh. Its other command lines
   (``python -m evals ...``) are the same runner and options: they must parse (``--help``
   appended).
-- ``python -m rag.train calibrate-support`` (~1.5 min) and ``calibrate-ranker`` (~3 min) run
+- ``python -m rag.train calibrate-support`` (~1.2 min) and ``calibrate-ranker`` (~2.5 min) run
   as written and must reproduce the committed decision; the shipped files are put back.
 - ``PARSE_ONLY`` below: model training (rewrites the shipped models, ~37 min to ~1 h),
   benchmarks over news articles or a million chunks (12 min to an hour; the demo-corpus,
-  load and fuzz benchmarks run as written: ~5 s, ~1.5 min and ~2.5 min),
+  load and fuzz benchmarks run as written: ~5 s, ~1.5 min and ~1.5 min),
   ``scripts/llm_eval.sh`` (compiles llama.cpp, ~15 min), and a Ray cluster across machines:
   ``--help`` appended must exit 0 (so the module exists and the options as written parse);
   a shell script must be executable and pass ``bash -n``.
