@@ -118,6 +118,7 @@ class _Cand:
 
 
 VECTOR_CACHE = 20_000  # sentence vectors a composer keeps
+NAMES_CACHE = 4096  # passages whose words and stems the names check keeps (_passage_names)
 
 # -- Tunables of the scoring and selection, in one place. Scores are cosine/overlap values in
 # [0, 1]. They were hand-set (early sessions, on the demo corpus); each is now checked by a fit
@@ -732,7 +733,7 @@ def _names_found(names: list[str], passages: Sequence[Passage]) -> list[set[str]
     return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=NAMES_CACHE)
 def _passage_names(text: str, title: str, outlet: str) -> tuple[frozenset[str], frozenset[str]]:
     """The words a passage, its title and outlet hold (and the title's and outlet's
     initials), and their stems; kept for the passages read most recently."""
