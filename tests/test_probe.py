@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rag.train.probe import auc, gate
 
@@ -80,3 +81,26 @@ def test_first_choice_scores_each_rankers_pick_over_the_retrieved_sentences(
     assert out["rankers"]["right"]["first_makes_a_point"] == 1.0, out
     assert out["rankers"]["right"]["key_points_in_first_two"] == 1.0, out
     assert out["rankers"]["wrong"]["first_makes_a_point"] == 0.0, out
+    cosine = out["rankers"]["embedding cosine"]  # the stored sentence vectors' pick
+    assert cosine["version"] == "hash", out
+    assert 0.0 <= cosine["first_makes_a_point"] <= 1.0, out
+    assert len(out["rankers"]) == 3, out  # no blend: these rankers fitted no cosine weight
+
+
+def test_cosines_read_the_stored_sentence_vectors(hash_index: Path) -> None:
+    """A question that is a sentence of the corpus word for word has cosine 1 with that
+    sentence's stored vector (float16: within 1e-3) and less with every other sentence."""
+    import rag
+    from rag.compose_ranked import candidates
+    from rag.train.probe import _cosines
+
+    qa = rag.load(hash_index, embedding_model="hash")
+    r = qa.search("Russia vetoed the UN resolution on Syria.")
+    sentences = [x.text for x in candidates([*r.passages, *r.context])]
+    target = next(s for s in sentences if "vetoed" in s)
+    r = qa.search(target)
+    sentences = [x.text for x in candidates([*r.passages, *r.context])]
+    cos = _cosines(r, sentences)
+    assert cos[sentences.index(target)] == pytest.approx(1.0, abs=1e-3)
+    assert sorted(cos)[-2] < 0.99
+    assert not _cosines(r, ["A sentence the index never stored."]).any()

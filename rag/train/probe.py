@@ -22,7 +22,9 @@ what shipping it would have looked like there.
 3. **The ranker's first choice**: over every sentence retrieved for an answerable calibration
    question (the ranked composer's candidates), how often the one the ranker scores highest
    makes a key point, and what share of the key points the first two make; ``--ranker DIR``
-   adds other ranker folders (a retrained one) to compare in the same run. This is what both
+   adds other ranker folders (a retrained one) to compare in the same run. The same for the
+   embedding model's cosine alone and for the ranked composer's score (logit plus weighted
+   cosine). This is what both
    probes above found short: a cut on scores helps only when the first choice is right.
 
 Figures of 2026-11-23 (ranker-1, the default composer as shipped; ``--out`` keeps them as
@@ -38,6 +40,9 @@ sentence alone makes no key point for about half the questions, so the answer's 
 what keeps unmatched sentences high. Neither ships. Probe 3 says why: over the 37 sentences
 retrieved for each of the 241 answerable questions, one makes a key point for 0.92 of them,
 but ranker-1's first choice does for only 0.456 (the first two hold 0.511 of the key points).
+Nor does the embedding model choose better: all-MiniLM-L6-v2's cosine of question and
+sentence picks one that makes a key point for 0.419, and the ranked composer's score (the
+logit plus 2.3657 x the cosine) for 0.456, as the logit alone.
 """
 
 from __future__ import annotations
@@ -207,7 +212,9 @@ def first_choice(cases: list[Any], qa: Any, rankers: dict[str, Any]) -> dict[str
     """Probe 3 (module docstring): per ranker, the share of the answerable questions whose
     best-scored retrieved sentence (``qa.search``) makes a key point, and the share of their
     key points the first two make; beside the share for which any retrieved sentence makes
-    one."""
+    one. The same for the embedding model's cosine of question and sentence (the vectors the
+    index stored) alone, and added to each ranker's logit with the weight its decision fitted
+    (the ranked composer's score), when that decision was fitted with this embedding model."""
     from evals.suite import makes_a_point
 
     from ..compose_ranked import candidates
@@ -220,21 +227,51 @@ def first_choice(cases: list[Any], qa: Any, rankers: dict[str, Any]) -> dict[str
         texts = [candidate_text(x.text, x.previous.text if x.previous else "") for x in cands]
         points = [{i for i, kp in enumerate(c.key_points) if makes_a_point(x.text, [kp])}
                   for x in cands]
-        rows.append((c.question, len(c.key_points), texts, points))
+        rows.append((c.question, len(c.key_points), texts, points,
+                     _cosines(r, [x.text for x in cands])))
     out: dict[str, Any] = {"questions": len(rows), "candidates": round(
-        float(np.mean([len(t) for _, _, t, _ in rows])), 1), "any_candidate": round(
-        float(np.mean([any(p) for *_, p in rows])), 3), "rankers": {}}
+        float(np.mean([len(t) for _, _, t, _, _ in rows])), 1), "any_candidate": round(
+        float(np.mean([any(p) for _, _, _, p, _ in rows])), 3), "rankers": {}}
+    embedding = getattr(qa.embedder, "name", None)
     for name, ranker in rankers.items():
-        hit, two = [], []
-        for question, n_points, texts, points in rows:
-            order = np.argsort(-ranker.logits(question, texts), kind="stable")
-            hit.append(bool(points[order[0]]))
-            two.append(len(set().union(*(points[i] for i in order[:2]))) / n_points)
-        out["rankers"][name] = {"version": ranker.version,
-                                "first_makes_a_point": round(float(np.mean(hit)), 3),
-                                "key_points_in_first_two": round(float(np.mean(two)), 3)}
+        logits = [ranker.logits(question, texts) for question, _, texts, _, _ in rows]
+        out["rankers"][name] = {"version": ranker.version, **_picks(rows, logits)}
+        weight = ranker.cosine_weight(embedding) if hasattr(ranker, "cosine_weight") else None
+        if weight is not None:
+            out["rankers"][f"{name} + {weight:g} x cosine"] = {"version": ranker.version, **_picks(
+                rows, [z + weight * row[4] for z, row in zip(logits, rows, strict=True)])}
+    out["rankers"]["embedding cosine"] = {"version": str(embedding),
+                                          **_picks(rows, [row[4] for row in rows])}
     print(f"first choice: {len(rows)} answerable questions scored", file=sys.stderr)
     return out
+
+
+def _cosines(result: Any, sentences: list[str]) -> np.ndarray:
+    """Cosine of the question's vector and each sentence's stored vector (0 when either is
+    missing: a BM25-only search, an index without sentence vectors)."""
+    qv = result.query_vector
+    stored = result.sentence_vectors(sentences) if result.sentence_vectors else {}
+    if qv is None or not stored:
+        return np.zeros(len(sentences))
+    q = np.asarray(qv, dtype=np.float32) / (float(np.linalg.norm(qv)) or 1.0)
+    out = np.zeros(len(sentences))
+    for i, s in enumerate(sentences):
+        v = stored.get(s)
+        if v is not None:
+            out[i] = float(v @ q) / (float(np.linalg.norm(v)) or 1.0)
+    return out
+
+
+def _picks(rows: list[Any], scores: list[np.ndarray]) -> dict[str, float]:
+    """Share of ``rows`` whose best-scored candidate makes a key point, and the mean share of
+    their key points the two best make."""
+    hit, two = [], []
+    for (_, n_points, _, points, _), z in zip(rows, scores, strict=True):
+        order = np.argsort(-np.asarray(z), kind="stable")
+        hit.append(bool(points[order[0]]))
+        two.append(len(set().union(*(points[i] for i in order[:2]))) / n_points)
+    return {"first_makes_a_point": round(float(np.mean(hit)), 3),
+            "key_points_in_first_two": round(float(np.mean(two)), 3)}
 
 
 def run(args: Any) -> dict[str, Any]:
