@@ -98,8 +98,6 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     Uses BlingFire's compiled sentence breaker (abbreviations, initials, quotes), about 40x
     faster than pure-Python splitters, inside each line.
     """
-    import blingfire
-
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     for para in re.finditer(r"[^\n]+", text[start:end]):
@@ -107,7 +105,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         if not p_text.strip():
             continue
         p_start = start + para.start()
-        for s, e in _sentence_offsets(blingfire, p_text):
+        for s, e in _sentence_offsets(p_text):
             piece = p_text[s:e]
             lead = len(piece) - len(piece.lstrip())
             trail = len(piece.rstrip())
@@ -116,7 +114,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return spans
 
 
-def _sentence_offsets(blingfire: Any, text: str) -> list[tuple[int, int]]:
+def _sentence_offsets(text: str) -> list[tuple[int, int]]:
     """BlingFire's sentence spans of ``text`` in character offsets, as
     ``blingfire.text_to_sentences_and_offsets`` gives them, without its Python loop over
     every byte (which mapped byte offsets to characters one byte at a time: most of the cost
@@ -124,12 +122,14 @@ def _sentence_offsets(blingfire: Any, text: str) -> list[tuple[int, int]]:
     bytes that start a character. Same spans (``tests/test_text.py`` compares both on the
     shared news data and on hostile text).
 
-    >>> import blingfire
     >>> text = "Le café coûte 3 €. Il est bon."
-    >>> [text[s:e] for s, e in _sentence_offsets(blingfire, text)]
+    >>> [text[s:e] for s, e in _sentence_offsets(text)]
     ['Le café coûte 3 €.', 'Il est bon.']
     """
     from ctypes import byref, c_char_p, c_int, c_int32, create_string_buffer
+
+    import blingfire
+    import numpy as np
 
     data = text.encode("utf-8")
     size = len(data)
@@ -143,19 +143,17 @@ def _sentence_offsets(blingfire: Any, text: str) -> list[tuple[int, int]]:
     count = out.value.count(b"\n") + 1
     spans = [(starts[i], ends[i] + 1) for i in range(count)]  # bytes, end exclusive
     ordered = all(0 <= a < b <= c for (a, b), (c, _) in zip(spans, spans[1:], strict=False))
-    if not out.value or not ordered or not 0 <= spans[-1][0] < spans[-1][1] <= size:
-        # nothing kept (zero-width text) or offsets out of order: the library's own mapping
-        return list(blingfire.text_to_sentences_and_offsets(text)[1])
-    if size == len(text):  # ASCII: a byte is a character
-        return spans
-    import numpy as np
-
-    first = (np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80  # bytes that start a char
-    chars_before = np.concatenate(([0], np.cumsum(first)))  # [j]: characters in data[:j]
-    bounds = np.append(first, True)  # offsets that fall between two characters
-    if not all(bounds[a] and bounds[b] for a, b in spans):
-        return list(blingfire.text_to_sentences_and_offsets(text)[1])
-    return [(int(chars_before[a]), int(chars_before[b])) for a, b in spans]
+    if out.value and ordered and 0 <= spans[-1][0] < spans[-1][1] <= size:
+        if size == len(text):  # ASCII: a byte is a character
+            return spans
+        first = (np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80  # bytes starting a char
+        bounds = np.append(first, True)  # offsets that fall between two characters
+        if all(bounds[a] and bounds[b] for a, b in spans):
+            chars_before = np.concatenate(([0], np.cumsum(first)))  # characters in data[:j]
+            return [(int(chars_before[a]), int(chars_before[b])) for a, b in spans]
+    # nothing kept (zero-width text), offsets out of order or inside a character: the
+    # library's own mapping
+    return list(blingfire.text_to_sentences_and_offsets(text)[1])
 
 
 _CONTRACTED_NEGATIONS = (

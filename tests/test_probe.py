@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from rag.train.probe import auc, gate
 
@@ -62,6 +61,9 @@ class _WordRanker:
     def logits(self, question: str, candidates: list[str]) -> np.ndarray:
         return np.array([self.sign * (self.word in c.lower()) for c in candidates])
 
+    def cosine_weight(self, embedding_model: str | None) -> float | None:
+        return None  # fitted without an embedding model: no blended row
+
 
 def test_first_choice_scores_each_rankers_pick_over_the_retrieved_sentences(
         hash_index: Path) -> None:
@@ -87,20 +89,24 @@ def test_first_choice_scores_each_rankers_pick_over_the_retrieved_sentences(
     assert len(out["rankers"]) == 3, out  # no blend: these rankers fitted no cosine weight
 
 
-def test_cosines_read_the_stored_sentence_vectors(hash_index: Path) -> None:
-    """A question that is a sentence of the corpus word for word has cosine 1 with that
-    sentence's stored vector (float16: within 1e-3) and less with every other sentence."""
+def test_first_choice_by_embedding_picks_a_sentence_asked_word_for_word(
+        hash_index: Path) -> None:
+    """A question that is a retrieved sentence word for word: the embedding model's pick (its
+    stored vector, cosine 1) makes the key point only that sentence holds."""
     import rag
+    from evals.suite import Case
     from rag.compose_ranked import candidates
-    from rag.train.probe import _cosines
+    from rag.text import words
+    from rag.train.probe import first_choice
 
     qa = rag.load(hash_index, embedding_model="hash")
     r = qa.search("Russia vetoed the UN resolution on Syria.")
     sentences = [x.text for x in candidates([*r.passages, *r.context])]
     target = next(s for s in sentences if "vetoed" in s)
     r = qa.search(target)
-    sentences = [x.text for x in candidates([*r.passages, *r.context])]
-    cos = _cosines(r, sentences)
-    assert cos[sentences.index(target)] == pytest.approx(1.0, abs=1e-3)
-    assert sorted(cos)[-2] < 0.99
-    assert not _cosines(r, ["A sentence the index never stored."]).any()
+    others = {w for x in candidates([*r.passages, *r.context]) if x.text != target
+              for w in words(x.text)}
+    only_here = next(w for w in words(target) if len(w) > 3 and w not in others)
+    case = Case("c1", target, True, [], [[only_here]], "", "fact")
+    out = first_choice([case], qa, {})
+    assert out["rankers"]["embedding cosine"]["first_makes_a_point"] == 1.0, (only_here, out)

@@ -50,7 +50,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -208,18 +208,32 @@ def prune(rows: list[dict[str, Any]], tau: float | None) -> dict[str, float]:
             "sentences": round(kept_n / n, 2)}
 
 
+class _Retrieved(NamedTuple):
+    """One answerable question of probe 3 and its retrieved candidates."""
+
+    question: str
+    n_points: int
+    texts: list[str]  # candidate_text: the sentence || the one before it
+    points: list[set[int]]  # the key points each candidate makes
+    cosines: np.ndarray  # each candidate sentence's similarity to the question
+
+
 def first_choice(cases: list[Any], qa: Any, rankers: dict[str, Any]) -> dict[str, Any]:
     """Probe 3 (module docstring): per ranker, the share of the answerable questions whose
     best-scored retrieved sentence (``qa.search``) makes a key point, and the share of their
     key points the first two make; beside the share for which any retrieved sentence makes
-    one. The same for the embedding model's cosine of question and sentence (the vectors the
-    index stored) alone, and added to each ranker's logit with the weight its decision fitted
-    (the ranked composer's score), when that decision was fitted with this embedding model."""
+    one. The same for the embedding model's similarity of question and sentence alone, and
+    added to each ranker's logit with the weight its decision fitted (the ranked composer's
+    score), when that decision was fitted with this embedding model."""
+    from collections import OrderedDict
+
     from evals.suite import makes_a_point
 
+    from ..compose import sentence_vectors
     from ..compose_ranked import candidates
     from ..ranker import candidate_text
 
+    cache: OrderedDict[str, np.ndarray] = OrderedDict()
     rows = []
     for c in (c for c in cases if c.answerable):
         r = qa.search(c.question)
@@ -227,49 +241,36 @@ def first_choice(cases: list[Any], qa: Any, rankers: dict[str, Any]) -> dict[str
         texts = [candidate_text(x.text, x.previous.text if x.previous else "") for x in cands]
         points = [{i for i, kp in enumerate(c.key_points) if makes_a_point(x.text, [kp])}
                   for x in cands]
-        rows.append((c.question, len(c.key_points), texts, points,
-                     _cosines(r, [x.text for x in cands])))
+        # as the ranked composer computes it (RankedComposer._cosines): stored vectors, else
+        # embedded; dot product with the question's vector
+        cos = (sentence_vectors(qa.embedder, cache, [x.text for x in cands], r.sentence_vectors)
+               @ np.asarray(r.query_vector)) if r.query_vector is not None else np.zeros(len(cands))
+        rows.append(_Retrieved(c.question, len(c.key_points), texts, points, cos))
     out: dict[str, Any] = {"questions": len(rows), "candidates": round(
-        float(np.mean([len(t) for _, _, t, _, _ in rows])), 1), "any_candidate": round(
-        float(np.mean([any(p) for _, _, _, p, _ in rows])), 3), "rankers": {}}
+        float(np.mean([len(r.texts) for r in rows])), 1), "any_candidate": round(
+        float(np.mean([any(r.points) for r in rows])), 3), "rankers": {}}
     embedding = getattr(qa.embedder, "name", None)
     for name, ranker in rankers.items():
-        logits = [ranker.logits(question, texts) for question, _, texts, _, _ in rows]
+        logits = [ranker.logits(r.question, r.texts) for r in rows]
         out["rankers"][name] = {"version": ranker.version, **_picks(rows, logits)}
-        weight = ranker.cosine_weight(embedding) if hasattr(ranker, "cosine_weight") else None
+        weight = ranker.cosine_weight(embedding)
         if weight is not None:
             out["rankers"][f"{name} + {weight:g} x cosine"] = {"version": ranker.version, **_picks(
-                rows, [z + weight * row[4] for z, row in zip(logits, rows, strict=True)])}
+                rows, [z + weight * r.cosines for z, r in zip(logits, rows, strict=True)])}
     out["rankers"]["embedding cosine"] = {"version": str(embedding),
-                                          **_picks(rows, [row[4] for row in rows])}
+                                          **_picks(rows, [r.cosines for r in rows])}
     print(f"first choice: {len(rows)} answerable questions scored", file=sys.stderr)
     return out
 
 
-def _cosines(result: Any, sentences: list[str]) -> np.ndarray:
-    """Cosine of the question's vector and each sentence's stored vector (0 when either is
-    missing: a BM25-only search, an index without sentence vectors)."""
-    qv = result.query_vector
-    stored = result.sentence_vectors(sentences) if result.sentence_vectors else {}
-    if qv is None or not stored:
-        return np.zeros(len(sentences))
-    q = np.asarray(qv, dtype=np.float32) / (float(np.linalg.norm(qv)) or 1.0)
-    out = np.zeros(len(sentences))
-    for i, s in enumerate(sentences):
-        v = stored.get(s)
-        if v is not None:
-            out[i] = float(v @ q) / (float(np.linalg.norm(v)) or 1.0)
-    return out
-
-
-def _picks(rows: list[Any], scores: list[np.ndarray]) -> dict[str, float]:
+def _picks(rows: list[_Retrieved], scores: list[np.ndarray]) -> dict[str, float]:
     """Share of ``rows`` whose best-scored candidate makes a key point, and the mean share of
     their key points the two best make."""
     hit, two = [], []
-    for (_, n_points, _, points, _), z in zip(rows, scores, strict=True):
+    for r, z in zip(rows, scores, strict=True):
         order = np.argsort(-np.asarray(z), kind="stable")
-        hit.append(bool(points[order[0]]))
-        two.append(len(set().union(*(points[i] for i in order[:2]))) / n_points)
+        hit.append(bool(r.points[order[0]]))
+        two.append(len(set().union(*(r.points[i] for i in order[:2]))) / r.n_points)
     return {"first_makes_a_point": round(float(np.mean(hit)), 3),
             "key_points_in_first_two": round(float(np.mean(two)), 3)}
 
