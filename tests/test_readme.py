@@ -36,6 +36,17 @@ Not run as written, and why (each still checked):
   ``--help`` appended must exit 0 (so the module exists and the options as written parse);
   a shell script must be executable and pass ``bash -n``.
   An entry that matches no README command fails, so the list cannot go stale.
+
+The long tier runs those as written too: ``.ci/run-long`` (``RAG_README_LONG=1``, hours on
+2 cores) runs each ``PARSE_ONLY`` command of the README in README order, but the Ray cluster
+lines, whose ``HEAD`` stands for another machine (``tests/test_ray.py`` covers joining a
+cluster). Each must exit 0 without a traceback and deliver what it says: a benchmark writes
+its JSON report and prints its table; ``scripts/llm_eval.sh`` writes a complete
+``artifacts/llm-check.json`` whose every question was answered; a training run into
+``rag/models/`` must reproduce the shipped model's data counts and held-out figures (it is
+seeded), and the committed model files are put back whatever happens; a run into a folder of
+its own (``--model build/...``) must leave a loadable model there. Output goes to
+``artifacts/long/`` as it runs.
 """
 
 from __future__ import annotations
@@ -73,6 +84,10 @@ PARSE_ONLY = {
     r"\bray start\b|--ray HEAD:": "a Ray cluster across machines (HEAD is a placeholder); "
                                   "tests/test_ray.py joins a running instance by address",
 }
+CLUSTER = r"\bray start\b|--ray HEAD:"  # machines of a cluster: not runnable on one
+LONG = os.environ.get("RAG_README_LONG") == "1"  # the long tier (.ci/run-long)
+LONG_TIMEOUT = 4 * 3600.0  # seconds for one long command (bench.run --tier 10k ~1 h)
+LONG_LOGS = ROOT / "artifacts" / "long"
 EVAL = r"(\brag eval\b|-m evals(\s|$))"  # the eval suite itself
 SERVER = r"(scripts/run\.sh|\brag serve\b|\bapp\.py\b)"
 DEFAULT_PORT = 7860  # gradio's, and the README's
@@ -523,6 +538,113 @@ def _check_command(cmd: Command, blocks: list[Block]) -> None:
         assert written.is_file() and written.stat().st_size > 0, f"{what} wrote nothing"
     if cmd.shown:
         _assert_shows(cmd.shown, out.stdout)
+
+
+# ---------------------------------------------------------------------------------------
+# The long tier: the PARSE_ONLY commands, run as written (.ci/run-long)
+# ---------------------------------------------------------------------------------------
+def _run_long(command: str, name: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` as written, its output written to ``artifacts/long/NAME.{out,err}``
+    as it goes (an hour-long run can be followed with ``tail -f``)."""
+    LONG_LOGS.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = LONG_LOGS / f"{name}.out", LONG_LOGS / f"{name}.err"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=_env(), stdout=out,
+                              stderr=err, stdin=subprocess.DEVNULL, timeout=LONG_TIMEOUT)
+    return subprocess.CompletedProcess(done.args, done.returncode, out_path.read_text(),
+                                       err_path.read_text())
+
+
+def _option(words: list[str], name: str) -> str | None:
+    return words[words.index(name) + 1] if name in words else None
+
+
+def _check_training(command: str, model: str, name: str) -> None:
+    """A training command as written. Into ``rag/models/MODEL`` (the shipped model): it is
+    seeded, so it must count the same examples and reach the shipped held-out figures (within
+    a point); the committed files are put back whatever happens. Into a folder of its own:
+    a model card and a model that loads and scores."""
+    words = _words(command)
+    folder = _option(words, "--model")
+    if folder is not None:
+        out = _run_long(command, name)
+        _ok(out, command)
+        target = ROOT / folder
+        meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
+        assert (target / "model.onnx").is_file() and (target / "MODEL_CARD.md").is_file()
+        assert meta["name"] == model, meta["name"]
+        if model == "ranker":  # the README trains only rankers into folders of their own
+            from rag.ranker import AnswerRanker
+
+            pairs = ["Smith won the race.", "It rained on Tuesday."]
+            logits = AnswerRanker(target).logits("Who won the race?", pairs)
+            assert len(logits) == 2 and logits[0] > logits[1], logits
+        return
+    shipped = ROOT / "rag" / "models" / model
+    saved = {p: p.read_bytes() for p in shipped.iterdir() if p.is_file()}
+    before = json.loads(saved[shipped / "meta.json"])["training"]
+    try:
+        out = _run_long(command, name)
+        _ok(out, command)
+        after = json.loads((shipped / "meta.json").read_text(encoding="utf-8"))["training"]
+    finally:
+        for p in list(shipped.iterdir()):
+            if p.is_file() and p not in saved:
+                p.unlink()
+        for path, data in saved.items():
+            write_atomic(path, data)
+    assert after["seed"] == before["seed"] and after["config"] == before["config"]
+    assert after["examples"] == before["examples"], "the same seed made other training data"
+    for variant, figures in before["export"].items():
+        for key, value in figures.items():
+            if key.startswith(("balanced_accuracy", "top1")):
+                assert after["export"][variant][key] == pytest.approx(value, abs=0.01), (
+                    variant, key, value, after["export"][variant][key])
+
+
+def _check_long(cmd: Command) -> None:
+    text, bare, words = cmd.text, _bare(cmd.text), _words(cmd.text)
+    name = f"L{cmd.line}"
+    train = re.search(r"-m rag\.train (support|ranker)\b", bare)
+    if train:
+        _check_training(text, train.group(1), name)
+        return
+    if re.search(r"scripts/llm_eval\.sh\b", bare):
+        report_path = ROOT / "artifacts" / "llm-check.json"
+        report_path.unlink(missing_ok=True)
+        out = _run_long(text, name)
+        _ok(out, text)
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        assert report["complete"], "llm_eval.sh stopped before the last question"
+        assert report["summary"]["questions"] == len(report["cases"]) > 0, report["summary"]
+        assert report["summary"]["sentences_drafted"] > 0, report["summary"]
+        return
+    out = _run_long(text, name)
+    _ok(out, text)
+    wrote = re.findall(r"wrote (\S+\.json)", out.stdout + out.stderr)
+    assert wrote, f"{text}: no report written\n{out.stdout[-2000:]}"
+    report = json.loads((ROOT / wrote[-1]).read_text(encoding="utf-8"))
+    assert report, wrote[-1]
+    assert re.search(r"^\|.*\|$", out.stdout, re.M), f"{text}: no table\n{out.stdout[-2000:]}"
+    if re.search(r"-m bench\.run\b", bare):
+        model = _option(words, "--model")
+        assert report["command"].endswith(" ".join(words[words.index("bench.run") + 1:]))
+        if model:
+            assert model in json.dumps(report), model
+
+
+_LONG = [c for c in all_commands(readme_blocks())
+         if _parse_only(_bare(c.text)) and not re.search(CLUSTER, _bare(c.text))]
+
+
+@pytest.mark.model
+@pytest.mark.long
+@pytest.mark.skipif(not LONG, reason="the long tier only: .ci/run-long (RAG_README_LONG=1)")
+@pytest.mark.parametrize("cmd", _LONG, ids=[f"L{c.line}" for c in _LONG])
+def test_readme_long_command_runs_as_written(cmd: Command) -> None:
+    """A README command too long for CI (training, hour-long benchmarks, the local LLM run),
+    run as written in README order by the long tier."""
+    _check_long(cmd)
 
 
 @pytest.fixture(scope="module", autouse=True)
