@@ -74,6 +74,7 @@ from rag.files import write_atomic
 README = ROOT / "README.md"
 
 # Commands checked without being run, by what they run (pattern) and why.
+CLUSTER = r"\bray start\b|--ray HEAD:"  # machines of a cluster: not runnable on one
 PARSE_ONLY = {
     r"-m rag\.train (support|ranker)\b": "trains a shipped model (~37 min to ~1 h); "
                                          "rewrites rag/models/",
@@ -81,10 +82,9 @@ PARSE_ONLY = {
     r"scripts/llm_eval\.sh\b": "compiles llama.cpp and runs a local LLM (~8 min)",
     r"-m bench\.(langchain_compare|million)\b": "benchmarks over 1,000 articles or a million "
                                                 "chunks (~25 to ~30 min)",
-    r"\bray start\b|--ray HEAD:": "a Ray cluster across machines (HEAD is a placeholder); "
-                                  "tests/test_ray.py joins a running instance by address",
+    CLUSTER: "a Ray cluster across machines (HEAD is a placeholder); "
+             "tests/test_ray.py joins a running instance by address",
 }
-CLUSTER = r"\bray start\b|--ray HEAD:"  # machines of a cluster: not runnable on one
 LONG = os.environ.get("RAG_README_LONG") == "1"  # the long tier (.ci/run-long)
 LONG_TIMEOUT = 4 * 3600.0  # seconds for one long command (bench.run --tier 10k ~1 h)
 LONG_LOGS = ROOT / "artifacts" / "long"
