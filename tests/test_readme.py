@@ -81,7 +81,7 @@ PARSE_ONLY = {
     r"-m bench\.run\b": "benchmark over 1,000 or 10,000 news articles (~3 min to ~1 h)",
     r"scripts/llm_eval\.sh\b": "compiles llama.cpp and runs a local LLM (~8 min)",
     r"-m bench\.(langchain_compare|million)\b": "benchmarks over 1,000 articles or a million "
-                                                "chunks (~25 to ~30 min)",
+                                                "chunks (~5 and ~25 min)",
     CLUSTER: "a Ray cluster across machines (HEAD is a placeholder); "
              "tests/test_ray.py joins a running instance by address",
 }
