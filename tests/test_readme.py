@@ -65,6 +65,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from conftest import CORPUS, ROOT
@@ -425,6 +426,42 @@ def _check_eval(command: str) -> None:
         _check_parse_only(command)
 
 
+@contextmanager
+def _put_back(*paths: Path) -> Iterator[None]:
+    """Each file of ``paths`` (a folder: each file in it) is as it was afterwards, whatever
+    happens: rewritten files are written back, files that were not there are removed."""
+    files = [f for p in paths
+             for f in ([f for f in p.iterdir() if f.is_file()] if p.is_dir() else [p])]
+    saved = {f: f.read_bytes() if f.is_file() else None for f in files}
+    folders = [p for p in paths if p.is_dir()]
+    try:
+        yield
+    finally:
+        added = [f for d in folders for f in d.iterdir() if f.is_file() and f not in saved]
+        for f, data in [*saved.items(), *((f, None) for f in added)]:
+            if data is None:
+                f.unlink(missing_ok=True)
+            else:
+                write_atomic(f, data)
+
+
+def test_put_back_restores_rewritten_removed_and_added_files(tmp_path: Path) -> None:
+    folder, absent = tmp_path / "model", tmp_path / "draft.txt"
+    folder.mkdir()
+    (folder / "meta.json").write_text("old")
+    (folder / "card.md").write_text("card")
+    with pytest.raises(RuntimeError), _put_back(folder, absent):
+        (folder / "meta.json").write_text("new")
+        (folder / "card.md").unlink()
+        (folder / "extra.onnx").write_text("added")
+        absent.write_text("written")
+        raise RuntimeError("a failed run")
+    assert sorted(f.name for f in folder.iterdir()) == ["card.md", "meta.json"]
+    assert (folder / "meta.json").read_text() == "old"
+    assert (folder / "card.md").read_text() == "card"
+    assert not absent.exists()
+
+
 def _check_recalibration(command: str, model: str) -> None:
     """``python -m rag.train calibrate-support`` / ``calibrate-ranker`` refit a shipped
     model's decision in place: run as written, each must reproduce the committed decision
@@ -432,15 +469,11 @@ def _check_recalibration(command: str, model: str) -> None:
     fitted numbers equal but for int8 kernels' last digits), and the committed files are put
     back whatever happens."""
     folder = ROOT / "rag" / "models" / model
-    saved = {p: p.read_bytes() for p in (folder / "meta.json", folder / "MODEL_CARD.md")}
-    before = json.loads(saved[folder / "meta.json"])["decision"]
-    try:
+    before = json.loads((folder / "meta.json").read_text(encoding="utf-8"))["decision"]
+    with _put_back(folder / "meta.json", folder / "MODEL_CARD.md"):
         out = _run(command)
         _ok(out, command)
         after = json.loads((folder / "meta.json").read_text(encoding="utf-8"))["decision"]
-    finally:
-        for path, data in saved.items():
-            write_atomic(path, data)
     if model == "support":
         assert after["features"] == before["features"], (before, after)
         assert after["threshold"] == before["threshold"], (before, after)
@@ -460,14 +493,11 @@ def _check_fit(command: str) -> None:
     it must reach the committed decisions and figures (the file is put back whatever
     happens)."""
     path = ROOT / "rag" / "train" / "data" / "composer_fit.json"
-    saved = path.read_bytes()
-    try:
+    before = json.loads(path.read_text(encoding="utf-8"))
+    with _put_back(path):
         out = _run(command)
         _ok(out, command)
         after = json.loads(path.read_text(encoding="utf-8"))
-    finally:
-        write_atomic(path, saved)
-    before = json.loads(saved)
     assert after["chosen"] == before["chosen"], (before["chosen"], after["chosen"])
     assert after["metrics"] == pytest.approx(before["metrics"], abs=0.005), (
         before["metrics"], after["metrics"])
@@ -581,18 +611,11 @@ def _check_training(command: str, model: str, name: str) -> None:
             assert len(logits) == 2 and logits[0] > logits[1], logits
         return
     shipped = ROOT / "rag" / "models" / model
-    saved = {p: p.read_bytes() for p in shipped.iterdir() if p.is_file()}
-    before = json.loads(saved[shipped / "meta.json"])["training"]
-    try:
+    before = json.loads((shipped / "meta.json").read_text(encoding="utf-8"))["training"]
+    with _put_back(shipped):
         out = _run_long(command, name)
         _ok(out, command)
         after = json.loads((shipped / "meta.json").read_text(encoding="utf-8"))["training"]
-    finally:
-        for p in list(shipped.iterdir()):
-            if p.is_file() and p not in saved:
-                p.unlink()
-        for path, data in saved.items():
-            write_atomic(path, data)
     assert after["seed"] == before["seed"] and after["config"] == before["config"]
     assert after["examples"] == before["examples"], "the same seed made other training data"
     for variant, figures in before["export"].items():
@@ -633,7 +656,10 @@ def _check_long(cmd: Command) -> None:
             assert model in json.dumps(report), model
 
 
-_LONG = [c for c in all_commands(readme_blocks())
+_BLOCKS = readme_blocks()
+_RUN = [b for b in _BLOCKS
+        if not (b.kind == "python" and "gradio_client" in b.code and _loopback_port(b.code))]
+_LONG = [c for c in all_commands(_BLOCKS)
          if _parse_only(_bare(c.text)) and not re.search(CLUSTER, _bare(c.text))]
 
 
@@ -647,7 +673,7 @@ def test_long_tier_covers_every_parse_only_command_but_the_cluster() -> None:
     for needed in ("scripts/setup.sh", "RAG_README_LONG=1", "-m long", "tests/test_readme.py"):
         assert needed in text, needed
     long_lines = {c.line for c in _LONG}
-    for c in all_commands(readme_blocks()):
+    for c in all_commands(_BLOCKS):
         if _parse_only(_bare(c.text)):
             assert (c.line in long_lines) != bool(re.search(CLUSTER, _bare(c.text))), c.text
     assert len(long_lines) >= 8, sorted(long_lines)
@@ -666,16 +692,8 @@ def test_readme_long_command_runs_as_written(cmd: Command) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def _keep_project_files() -> Iterator[None]:
     """Files the README's commands write in the project root are put back as they were."""
-    saved = {}
-    for name in ("draft.txt",):
-        path = ROOT / name
-        saved[path] = path.read_bytes() if path.exists() else None
-    yield
-    for path, data in saved.items():
-        if data is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_bytes(data)
+    with _put_back(ROOT / "draft.txt"):
+        yield
 
 
 def _block_id(b: Block) -> str:
@@ -684,9 +702,6 @@ def _block_id(b: Block) -> str:
     return f"L{b.line}-{b.kind}-{words}"
 
 
-_BLOCKS = readme_blocks()
-_RUN = [b for b in _BLOCKS
-        if not (b.kind == "python" and "gradio_client" in b.code and _loopback_port(b.code))]
 
 
 @pytest.mark.model
