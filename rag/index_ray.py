@@ -183,10 +183,7 @@ class RayExecutor:
                 try:
                     ray.init(address=self.address, **init)
                 except Exception as exc:  # ConnectionError, ValueError...
-                    raise RayClusterError(
-                        f"cannot join the Ray cluster at {self.address}: {_one_line(exc)}; "
-                        "check the address (HOST:6379, as `ray start --head` printed)"
-                    ) from None
+                    raise RayClusterError(_join_error(self.address, exc)) from None
         self._connected = True
         cpus = ray.cluster_resources().get("CPU")
         self.workers = self.workers or default_workers(cpus)
@@ -422,6 +419,38 @@ def _worker_errors() -> Iterator[None]:
         if isinstance(cause, RagError) and cause is not exc:
             raise RayClusterError(f"on a Ray worker: {_one_line(cause)}") from None
         raise
+
+
+def _join_error(address: str, exc: BaseException) -> str:
+    """One line for a failed join: an authentication failure says how to send the token.
+
+    Ray (2.59 on) turns on token authentication when ``ray start --head`` finds a token
+    (``~/.ray/auth_token``, which any local ``ray.init`` writes), but never sends one to an
+    address it is given unless ``RAY_AUTH_MODE=token``; its error only says that it failed
+    to connect, the cause being deep in the chain.
+
+    >>> auth = RuntimeError("Failed to connect to GCS: InvalidAuthToken: Authentication token "
+    ...                     "is missing or incorrect")
+    >>> err = ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+    >>> err.__cause__ = auth
+    >>> _join_error("10.0.0.1:6379", err)[46:109]
+    'it uses token authentication: run with RAY_AUTH_MODE=token and '
+    >>> _join_error("10.0.0.1:6379", ConnectionError("refused")).endswith("printed)")
+    True
+    """
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    if any(type(e).__name__ == "AuthenticationError" or "authentication token" in str(e).lower()
+           for e in chain):
+        return (f"cannot join the Ray cluster at {address}: it uses token authentication: run "
+                "with RAY_AUTH_MODE=token and the cluster's token on this machine (the head's "
+                "~/.ray/auth_token copied to the same place, or RAY_AUTH_TOKEN; `ray "
+                "get-auth-token` on the head prints it)")
+    return (f"cannot join the Ray cluster at {address}: {_one_line(exc)}; check the address "
+            "(HOST:6379, as `ray start --head` printed)")
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
