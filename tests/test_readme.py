@@ -32,15 +32,20 @@ Not run as written, and why (each still checked):
   benchmarks over 1,000 news articles or a million chunks (3 min to an hour; the
   demo-corpus, load, fuzz and Ray-throughput benchmarks run as written: ~5 s, ~1.5 min,
   ~1.5 min and ~1.5 min),
-  ``scripts/llm_eval.sh`` (compiles llama.cpp, ~8 min), and a Ray cluster across machines:
+  and ``scripts/llm_eval.sh`` (compiles llama.cpp, ~8 min):
   ``--help`` appended must exit 0 (so the module exists and the options as written parse);
   a shell script must be executable and pass ``bash -n``.
   An entry that matches no README command fails, so the list cannot go stale.
 
-The long tier runs those as written too: ``.ci/run-long`` (``RAG_README_LONG=1``, hours on
-2 cores) runs each ``PARSE_ONLY`` command of the README in README order, but the Ray cluster
-lines, whose ``HEAD`` stands for another machine (``tests/test_ray.py`` covers joining a
-cluster). Each must exit 0 without a traceback and deliver what it says: a benchmark writes
+The Ray cluster block runs on this one machine as a cluster of two nodes: each line as
+written, in order, ``HEAD`` being the address ``ray start --head`` printed; ``rag index`` must
+join it (and, without ``RAY_AUTH_MODE=token``, fail in one line saying how to send the
+token); the README's ``ray stop`` runs whatever happens, and stops every Ray process of
+this user on the machine (so do not run it beside a Ray instance of your own).
+
+The long tier runs the ``PARSE_ONLY`` commands as written too: ``.ci/run-long``
+(``RAG_README_LONG=1``, hours on 2 cores) runs each in README order.
+Each must exit 0 without a traceback and deliver what it says: a benchmark writes
 its JSON report and prints its table; ``scripts/llm_eval.sh`` writes a complete
 ``artifacts/llm-check.json`` whose every question was answered; a training run into
 ``rag/models/`` must reproduce the shipped model's data counts and held-out figures (it is
@@ -75,7 +80,7 @@ from rag.files import write_atomic
 README = ROOT / "README.md"
 
 # Commands checked without being run, by what they run (pattern) and why.
-CLUSTER = r"\bray start\b|--ray HEAD:"  # machines of a cluster: not runnable on one
+CLUSTER = r"\bray (start|stop|get-auth-token)\b|--ray HEAD:"  # the Ray cluster block
 PARSE_ONLY = {
     r"-m rag\.train (support|ranker)\b": "trains a shipped model (~37 min to ~1 h); "
                                          "rewrites rag/models/",
@@ -83,8 +88,6 @@ PARSE_ONLY = {
     r"scripts/llm_eval\.sh\b": "compiles llama.cpp and runs a local LLM (~8 min)",
     r"-m bench\.(langchain_compare|million)\b": "benchmarks over 1,000 articles or a million "
                                                 "chunks (~5 and ~25 min)",
-    CLUSTER: "a Ray cluster across machines (HEAD is a placeholder); "
-             "tests/test_ray.py joins a running instance by address",
 }
 LONG = os.environ.get("RAG_README_LONG") == "1"  # the long tier (.ci/run-long)
 LONG_TIMEOUT = 4 * 3600.0  # seconds for one long command (bench.run --tier 10k ~1 h)
@@ -570,6 +573,41 @@ def _check_command(cmd: Command, blocks: list[Block]) -> None:
         _assert_shows(cmd.shown, out.stdout)
 
 
+def _check_cluster(block: Block) -> None:
+    """The Ray cluster block on this one machine: the head, a second node joining it, and
+    ``rag index`` on the cluster, each line as written with ``HEAD`` the address the head
+    printed. ``rag index`` without the token must fail in one line saying how to send it.
+    The README's ``ray stop`` runs whatever happens."""
+    stop = next(c.text for c in block.commands if re.search(r"\bray stop\b", c.text))
+    head = ""
+    try:
+        for cmd in block.commands:
+            if cmd.text == stop:
+                continue
+            if "HEAD" in _bare(cmd.text):
+                assert head, f"README:{cmd.line}: HEAD is used before `ray start --head`"
+            command = cmd.text.replace("HEAD:", f"{head}:")
+            indexing = re.search(r"\brag index\b", command)
+            if indexing:  # first without the token: one line that says how to send it
+                without = _run(command.replace("RAY_AUTH_MODE=token ", ""))
+                assert without.returncode == 2, (without.returncode, without.stderr[-2000:])
+                error = [ln for ln in without.stderr.splitlines() if "error" in ln.lower()]
+                assert len(error) == 1 and "RAY_AUTH_MODE=token" in error[0], without.stderr
+                assert "Traceback" not in without.stderr, without.stderr
+            out = _run(command)
+            _ok(out, f"README:{cmd.line} `{command}`")
+            if re.search(r"\bray start --head\b", command):
+                printed = re.search(r"ray start --address='([\d.]+):6379'", out.stdout + out.stderr)
+                assert printed, out.stdout + out.stderr
+                head = printed.group(1)
+            if indexing:
+                assert f"using the Ray cluster at {head}:6379" in out.stderr, out.stderr
+                assert re.search(r"^index \S+: \d+ documents", out.stdout, re.M), out.stdout
+    finally:
+        _ok(subprocess.run(["bash", "-c", stop], cwd=ROOT, env=_env(), capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL), stop)
+
+
 # ---------------------------------------------------------------------------------------
 # The long tier: the PARSE_ONLY commands, run as written (.ci/run-long)
 # ---------------------------------------------------------------------------------------
@@ -659,13 +697,12 @@ def _check_long(cmd: Command) -> None:
 _BLOCKS = readme_blocks()
 _RUN = [b for b in _BLOCKS
         if not (b.kind == "python" and "gradio_client" in b.code and _loopback_port(b.code))]
-_LONG = [c for c in all_commands(_BLOCKS)
-         if _parse_only(_bare(c.text)) and not re.search(CLUSTER, _bare(c.text))]
+_LONG = [c for c in all_commands(_BLOCKS) if _parse_only(_bare(c.text))]
 
 
-def test_long_tier_covers_every_parse_only_command_but_the_cluster() -> None:
+def test_long_tier_covers_every_parse_only_command() -> None:
     """``.ci/run-long`` runs the long tests as written, and they cover every command CI
-    only parses, but the Ray cluster lines."""
+    only parses; the cluster block is not one of them (CI runs it)."""
     script = ROOT / ".ci" / "run-long"
     assert os.access(script, os.X_OK), ".ci/run-long is not executable"
     subprocess.run(["bash", "-n", str(script)], check=True)
@@ -674,9 +711,13 @@ def test_long_tier_covers_every_parse_only_command_but_the_cluster() -> None:
         assert needed in text, needed
     long_lines = {c.line for c in _LONG}
     for c in all_commands(_BLOCKS):
-        if _parse_only(_bare(c.text)):
-            assert (c.line in long_lines) != bool(re.search(CLUSTER, _bare(c.text))), c.text
+        assert (c.line in long_lines) == bool(_parse_only(_bare(c.text))), c.text
+        if re.search(CLUSTER, _bare(c.text)):
+            assert c.line not in long_lines, c.text
     assert len(long_lines) >= 8, sorted(long_lines)
+    for example in (README.read_text(encoding="utf-8"), text):  # `-k L760` names a long line
+        for line in re.findall(r"-k \"?L(\d+)", example) + re.findall(r" or L(\d+)", example):
+            assert int(line) in long_lines, f"-k L{line} names no long command of the README"
 
 
 @pytest.mark.model
@@ -710,6 +751,9 @@ def test_readme_block_runs_as_written(block: Block) -> None:
     """One README block: its commands in order (gradio_client blocks run with their server)."""
     if block.kind == "python":
         _run_python(block.code, f"README:{block.line} python block")
+        return
+    if any(re.search(CLUSTER, _bare(c.text)) for c in block.commands):
+        _check_cluster(block)
         return
     for cmd in block.commands:
         _check_command(cmd, _BLOCKS)
