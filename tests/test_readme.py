@@ -260,10 +260,15 @@ def test_a_print_comment_is_a_promise() -> None:
 # ---------------------------------------------------------------------------------------
 # Running the commands
 # ---------------------------------------------------------------------------------------
+_RAY_AT_START = {k for k in os.environ if k.startswith("RAY_")}
+
+
 def _env() -> dict[str, str]:
-    """The environment of a user's shell: none of the test run's RAG_* or server settings."""
+    """The environment of a user's shell: none of the test run's RAG_* or server settings,
+    nor the RAY_* a ``ray.init`` in this process set (it sets ``RAY_AUTH_MODE=token``)."""
     skip = ("RAG_", "GRADIO_SERVER_", "OPENAI_", "OLLAMA_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(skip) and k != "PYTHONPATH"}
+    return {k: v for k, v in os.environ.items() if not k.startswith(skip) and k != "PYTHONPATH"
+            and not (k.startswith("RAY_") and k not in _RAY_AT_START)}
 
 
 # A command shown twice runs once, unless a file it names changed in between.
