@@ -4,6 +4,27 @@ Each message says what was wrong and how to fix it.
 """
 
 
+def causes(exc: BaseException, limit: int = 8) -> list[BaseException]:
+    """``exc`` and what caused it (``__cause__``, else ``__context__``), outermost first, at
+    most ``limit``: a library's real reason is often a few levels down.
+
+    >>> try:
+    ...     try:
+    ...         raise KeyError("token")
+    ...     except KeyError as inner:
+    ...         raise ConnectionError("failed to connect") from inner
+    ... except ConnectionError as outer:
+    ...     [type(e).__name__ for e in causes(outer)]
+    ['ConnectionError', 'KeyError']
+    """
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain and len(chain) < limit:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    return chain
+
+
 class RagError(Exception):
     """Base class: a problem the user can fix (bad input, missing index, wrong model...)."""
 

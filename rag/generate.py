@@ -57,7 +57,7 @@ from .answer import AnswerBuilder, Claim
 from .compose import Composition, ExtractiveComposer, StoredVectors
 from .draft import stream_answer
 from .embed_base import Embedder
-from .errors import GeneratorError, MissingDependencyError, RagError
+from .errors import GeneratorError, MissingDependencyError, RagError, causes
 from .settings import GENERATORS
 from .types import Answer, Passage, Retrieval
 from .verify import Checker
@@ -343,11 +343,7 @@ def explain_error(
     >>> str(explain_error(ConnectionRefusedError(), "ollama", "http://127.0.0.1:1", "m"))[:60]
     'could not reach the ollama server at http://127.0.0.1:1: is '
     """
-    chain: list[BaseException] = []
-    e: BaseException | None = exc
-    while e is not None and len(chain) < 8:
-        chain.append(e)
-        e = e.__cause__ or e.__context__
+    chain = causes(exc)
     kinds = {type(x).__name__ for x in chain}
     status = next((getattr(x, "status_code", None) for x in chain
                    if getattr(x, "status_code", None)), None)

@@ -67,7 +67,7 @@ from .embed import (
     index_embedder,
 )
 from .embed import prepare_query_model as _prepare_query_model
-from .errors import MissingDependencyError, RagError
+from .errors import MissingDependencyError, RagError, causes
 from .index import Parsed
 from .ingest import load_document
 from .settings import DEFAULT_MODEL
@@ -438,13 +438,8 @@ def _join_error(address: str, exc: BaseException) -> str:
     >>> _join_error("10.0.0.1:6379", ConnectionError("refused")).endswith("printed)")
     True
     """
-    chain: list[BaseException] = []
-    e: BaseException | None = exc
-    while e is not None and e not in chain:
-        chain.append(e)
-        e = e.__cause__ or e.__context__
     if any(type(e).__name__ == "AuthenticationError" or "authentication token" in str(e).lower()
-           for e in chain):
+           for e in causes(exc)):
         return (f"cannot join the Ray cluster at {address}: it uses token authentication: run "
                 "with RAY_AUTH_MODE=token and the cluster's token on this machine (the head's "
                 "~/.ray/auth_token copied to the same place, or RAY_AUTH_TOKEN; `ray "
