@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,24 @@ def test_committed_written_questions_are_on_the_train_split_and_quote_their_arti
     assert {split_of(a) for a in wanted} == {"train"}
     assert_quoted(cases, rows)
     assert all(c.answerable == bool(c.evidence) for c in cases)
+
+
+def test_ranker_training_runs_stage_two_by_default_and_stops_early_on_a_missing_file(
+        tmp_path: Path) -> None:
+    """The shipped ranker-2 comes from the default command, so stage 2 is on unless
+    ``--written ''``; a mistyped path fails at once, not after stage 1's half hour, and
+    leaves no work folder behind."""
+    import argparse
+
+    from rag.train import ranker
+    from rag.train.ranker_data import WRITTEN_QUESTIONS
+
+    p = argparse.ArgumentParser()
+    ranker.add_arguments(p)
+    assert p.parse_args([]).written == str(WRITTEN_QUESTIONS)
+    assert p.parse_args(["--written", ""]).written == ""
+    args = p.parse_args(["--written", str(tmp_path / "typo.jsonl"),
+                         "--work-dir", str(tmp_path / "work")])
+    with pytest.raises(FileNotFoundError, match="typo.jsonl: no such file.*--written ''"):
+        ranker.run(args)
+    assert not (tmp_path / "work").exists()

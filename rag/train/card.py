@@ -247,7 +247,7 @@ def write_ranker_card(folder: str | Path | None = None) -> Path:
         "`rag.ranker.AnswerRanker.answerable` decides whether to abstain. Runs on onnxruntime "
         "(no torch).",
         "",
-        "Retrain (seeded, ~35 min on 2 cores): `.venv/bin/python -m rag.train ranker`; refit "
+        "Retrain (seeded, ~1 h on 2 cores): `.venv/bin/python -m rag.train ranker`; refit "
         "only the abstention decision: `.venv/bin/python -m rag.train calibrate-ranker`.",
         "",
         "## Files",
@@ -344,19 +344,16 @@ def write_ranker_card(folder: str | Path | None = None) -> Path:
         "",
         "## Limits",
         "",
-        "Questions in training are made by template from news sentences and share more words "
-        "with their answers than people's questions do. On hand-written questions (the eval "
-        "suite: `python -m evals --generator ranked`, demo corpus and 15 held-apart news "
-        "articles) the ranker's logits run lower and its first choice is more often wrong, and "
-        "the composer built on it (`rag.compose_ranked`, generator `ranked`) makes fewer key "
-        "points than the default word-overlap composer; it is therefore opt-in. The README "
-        "gives the figures side by side.",
-        "",
-        "Over the 37 sentences retrieved for each of 241 answerable hand-written calibration "
-        "questions, its first choice makes a key point for 0.456, though one of them does "
-        "for 0.921 (probe 3 of `python -m rag.train probe-answers`). A second stage on 1,360 "
-        "hand-written training questions (`--written`, with and without template examples "
-        "mixed in) did not raise that, so this model has no stage 2.",
+        "Questions in training are mostly made by template from news sentences and share more "
+        "words with their answers than people's questions do. On hand-written questions its "
+        "logits run lower and its first choice is more often wrong. Over the 37 sentences "
+        "retrieved for each of 241 answerable hand-written calibration questions, the ranked "
+        "composer's score (logit plus weighted cosine) picks one that makes a key point for "
+        "0.502 (ranker-1, stage 1 only: 0.456), though one of them does for 0.921 (probe 3 of "
+        "`python -m rag.train probe-answers`, 2026-11-24). The composer built on it "
+        "(`rag.compose_ranked`, generator `ranked`) makes fewer key points on those questions "
+        "than the default word-overlap composer and abstains less often; it is therefore "
+        "opt-in. The README gives the figures side by side.",
         "",
     ]
     out = folder / "MODEL_CARD.md"

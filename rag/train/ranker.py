@@ -8,21 +8,23 @@ with the same machinery as the support model (``rag.train.finetune``):
    the ``report`` split);
 2. fine-tune all-MiniLM-L6-v2 as a cross-encoder on (question, candidate) pairs, inputs of
    at most ``--max-length`` word pieces (short: a question and two sentences);
-2b. (opt-in, ``--written rag/train/data/train_questions.jsonl``) go on fine-tuning on
-   hand-written training questions (train-split articles, written the way the eval sets are;
-   ``ranker_data.written_examples``) for ``--written-epochs``, mixed with
+2b. go on fine-tuning on hand-written training questions (``--written``, by default
+   ``rag/train/data/train_questions.jsonl``: train-split articles, written the way the eval
+   sets are; ``ranker_data.written_examples``) for ``--written-epochs``, mixed with
    ``--written-replay`` template examples per written one (so the model keeps what it
-   learnt), at ``--written-lr``. Tried three ways (600 questions; 1,360 alone; 1,360 mixed):
-   none chose better on the hand-written calibration questions (probe 3 of
-   ``rag.train.probe``), so the shipped ranker-1 has no stage 2 and the default skips it;
+   learnt), at ``--written-lr``; ``--written ''`` skips it (ranker-1). Four ways were tried
+   (probe 3 of ``rag.train.probe``, hand-written calibration questions): on the logit alone
+   none chose better than stage 1, but with 1,360 questions, as many template examples and
+   2 epochs (the defaults), the ranked composer's score (logit plus weighted cosine) picks a
+   sentence that makes a key point for 0.502 against ranker-1's 0.456, so ranker-2 ships;
 3. export to ONNX, fp32 and int8; keep int8 when its balanced accuracy on the calibration
    examples is within one point of fp32's;
 4. write ``model.onnx``, ``tokenizer.json``, ``meta.json``; fit the abstention decision on the
    calibration questions (``rag.train.abstain``) and write the model card.
 
 Intermediate files go to ``build/train/ranker/`` (git-ignored). ``--resume`` takes the
-stage-1 weights of an earlier run from there and redoes stage 2 (a few minutes), the export
-and the fits.
+stage-1 weights of an earlier run from there and redoes stage 2 (~28 min), the export and
+the fits.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .news import DEFAULT_DATA
 from .ranker_data import WRITTEN_QUESTIONS, build_examples, describe, written_examples
 
 MODEL_NAME = "ranker"
-VERSION = "ranker-1"  # stage 1 only; a model with stage 2 is "ranker-2"
+VERSION = "ranker-1"  # stage 1 only (--written ''); with stage 2 (the default) "ranker-2"
 WORK_DIR = Path(__file__).resolve().parents[2] / "build" / "train" / MODEL_NAME
 
 
@@ -51,6 +53,10 @@ def run(args: Any) -> dict[str, Any]:
     t_start = time.perf_counter()
     cfg = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.lr,
                       seed=args.seed, max_length=args.max_length, max_length_a=48)
+    written = Path(args.written) if args.written else None
+    if written is not None and not written.is_file():  # before an hour of training, not after
+        raise FileNotFoundError(f"--written {written}: no such file; give the hand-written "
+                                f"training questions, or --written '' to skip stage 2")
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     print(f"building examples from {args.data} ...", file=sys.stderr)
@@ -72,8 +78,7 @@ def run(args: Any) -> dict[str, Any]:
         (work / "fit.json").write_text(json.dumps(figures))
         print(f"trained: {figures}", file=sys.stderr)
 
-    written = Path(args.written) if args.written else None
-    if written is not None and written.exists():
+    if written is not None:
         wx = written_examples(written, args.data, seed=args.seed)
         rng = np.random.default_rng(args.seed)
         n_replay = min(len(train), round(args.written_replay * len(wx)))
@@ -138,9 +143,8 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--written", default="",
-                   help=f"hand-written training questions for an opt-in stage 2 (e.g. "
-                        f"{WRITTEN_QUESTIONS.relative_to(WRITTEN_QUESTIONS.parents[3])})")
+    p.add_argument("--written", default=str(WRITTEN_QUESTIONS),
+                   help="hand-written training questions for stage 2 ('' skips stage 2)")
     p.add_argument("--written-epochs", type=float, default=2.0)
     p.add_argument("--written-lr", type=float, default=2e-5)
     p.add_argument("--written-replay", type=float, default=1.0,
