@@ -29,10 +29,10 @@ verbatim, with their exact document offsets. The judgement is the trained answer
 Every tunable is in ``ComposeParams`` with its meaning and range. It does not retrieve,
 verify what it quotes, or number citations (see ``rag.chain``).
 
-Why it is not the default: on both eval sets (``python -m evals``; the demo corpus and the
-held-apart news articles) it makes fewer key points than the word-overlap composer and
-abstains wrongly more often. The ranker was trained and calibrated on questions generated from
-news sentences, which share more words with their answers than people's questions do; on
+Why it is not the default: on the hand-written calibration questions (``python -m rag.train
+report-composer``) it makes fewer key points than the word-overlap composer and abstains on
+fewer unanswerable questions. The ranker was trained mostly on questions generated from news
+sentences, which share more words with their answers than people's questions do; on
 human-written questions its logits run lower and its first choice is more often wrong (see
 ``rag/models/ranker/MODEL_CARD.md``).
 """

@@ -1,5 +1,5 @@
-"""Probes: could the trained ranker's scores improve the default composer? (No: its first
-choice is too often wrong.)
+"""Probes: could the trained ranker's scores improve the default composer? (Not yet: its
+first choice is too often wrong.)
 
 ``python -m rag.train probe-answers`` answers the hand-written calibration questions
 (``composer_report``) and, for comparison only, the two eval sets with the default composer,
@@ -27,22 +27,25 @@ what shipping it would have looked like there.
    cosine). This is what both
    probes above found short: a cut on scores helps only when the first choice is right.
 
-Figures of 2026-11-23 (ranker-1, the default composer as shipped; ``--out`` keeps them as
+Figures of 2026-11-24 (ranker-2, the default composer as shipped; ``--out`` keeps them as
 JSON). The gate's CV AUC on the calibration questions is 0.73, but the composer's best score
 alone gives 0.62: most of it is the question's type, since half of the answered
 why-questions there are false premises, a share real users' questions do not have. At a budget
 of 0.04 it catches 15 of the 80 answered unanswerable questions and loses 9 of the 223
 answerable ones, which takes false abstention from 0.066 to about 0.10, past the 0.05 the
-issue allows beside its abstention target (the cap ``fit_composer`` keeps). The ranker's
-logit adds nothing (AUC 0.73 either way). Pruning lowers unmatched sentences only as fast as
-it loses key points (tau 2: unmatched 0.699 -> 0.634, key points 0.627 -> 0.564): the best
-sentence alone makes no key point for about half the questions, so the answer's length is not
-what keeps unmatched sentences high. Neither ships. Probe 3 says why: over the 37 sentences
-retrieved for each of the 241 answerable questions, one makes a key point for 0.92 of them,
-but ranker-1's first choice does for only 0.456 (the first two hold 0.511 of the key points).
-Nor does the embedding model choose better: all-MiniLM-L6-v2's cosine of question and
-sentence picks one that makes a key point for 0.419, and the ranked composer's score (the
-logit plus 2.3657 x the cosine) for 0.456, as the logit alone.
+issue allows beside its abstention target (the cap ``fit_composer`` keeps). ranker-1's logit
+added nothing (AUC 0.73 either way); ranker-2's raises the AUC to 0.805, and at a budget of
+0.02 the gate catches 24 of the 80 for 5 of the 223 (false abstention about 0.09): the first
+gate that catches clearly more than it loses, not yet built into the composer. Pruning lowers
+unmatched sentences only as fast as it loses key points (tau 2: unmatched 0.699 -> 0.631, key
+points 0.627 -> 0.566): the best sentence alone makes no key point for about half the
+questions, so the answer's length is not what keeps unmatched sentences high. Probe 3 says
+why: over the 37 sentences retrieved for each of the 241 answerable questions, one makes a key
+point for 0.92 of them, but ranker-2's first choice does for only 0.456 (ranker-1: 0.456; the
+first two hold 0.528 of the key points, ranker-1's 0.511). The ranked composer's score (the
+logit plus 5.421 x the cosine) does better, 0.502 (ranker-1 with its 2.3657 x the cosine:
+0.456); all-MiniLM-L6-v2's cosine of question and sentence alone picks one that makes a key
+point for 0.419.
 """
 
 from __future__ import annotations
