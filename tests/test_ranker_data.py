@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 from pathlib import Path
 
@@ -125,8 +126,6 @@ def test_ranker_training_runs_stage_two_by_default_and_stops_early_on_a_missing_
     """The shipped ranker-2 comes from the default command, so stage 2 is on unless
     ``--written ''``; a mistyped path fails at once, not after stage 1's half hour, and
     leaves no work folder behind."""
-    import argparse
-
     from rag.train import ranker
     from rag.train.ranker_data import WRITTEN_QUESTIONS
 

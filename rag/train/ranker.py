@@ -33,7 +33,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ from .news import DEFAULT_DATA
 from .ranker_data import WRITTEN_QUESTIONS, build_examples, describe, written_examples
 
 MODEL_NAME = "ranker"
-VERSION = "ranker-1"  # stage 1 only (--written ''); with stage 2 (the default) "ranker-2"
+VERSION = "ranker-2"  # both stages (the default)
+STAGE1_VERSION = "ranker-1"  # stage 1 only (--written '')
 WORK_DIR = Path(__file__).resolve().parents[2] / "build" / "train" / MODEL_NAME
 
 
@@ -88,16 +89,14 @@ def run(args: Any) -> dict[str, Any]:
         mixed = [mixed[i] for i in order]
         data_info["written"] = {**describe(wx), "questions": str(written.name),
                                 "replayed_template_examples": len(replay)}
-        cfg2 = TrainConfig(batch_size=args.batch_size, epochs=args.written_epochs,
-                           learning_rate=args.written_lr, seed=args.seed,
-                           max_length=args.max_length, max_length_a=48)
+        cfg2 = replace(cfg, epochs=args.written_epochs, learning_rate=args.written_lr)
         print(f"stage 2: {len(wx)} examples of written questions + {len(replay)} template "
               f"examples, {args.written_epochs} epochs", file=sys.stderr)
         stage2 = fine_tune([(e.question, e.candidate) for e in mixed],
                            [e.label for e in mixed], cfg2, work / "hf-written", init=hf_dir)
         figures = {"stage1": figures, "stage2": stage2, "stage2_config": asdict(cfg2)}
         hf_dir = work / "hf-written"
-    version = "ranker-2" if "stage2" in figures else VERSION
+    version = VERSION if written is not None else STAGE1_VERSION
     results, keep = export_and_choose(
         hf_dir, work, cfg, MODEL_NAME, version, [(e.question, e.candidate) for e in cal],
         np.asarray([e.label for e in cal]),
